@@ -1,0 +1,188 @@
+"""The `synthtiles` command: `serve` (API + embedded worker + private Redis) and `worker`.
+
+Heavy imports stay inside the commands: PROMETHEUS_MULTIPROC_DIR must be set before
+prometheus_client is first imported by any process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+log = logging.getLogger("synthtiles")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+class EmbeddedWorkers:
+    """`synthtiles worker` child processes, restarted if one dies unexpectedly."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._stopping = threading.Event()
+        self._monitor = threading.Thread(target=self._watch, name="worker-monitor", daemon=True)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
+
+    def start(self) -> None:
+        self.processes = [self._spawn() for _ in range(self.count)]
+        self._monitor.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            for index, process in enumerate(self.processes):
+                if process.poll() is not None and not self._stopping.is_set():
+                    log.error("embedded worker exited with %s; restarting it", process.returncode)
+                    self.processes[index] = self._spawn()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stopping.set()
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # finish the current batch, then exit
+        deadline = time.monotonic() + timeout_s
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def serve(args: argparse.Namespace) -> int:
+    from worker.settings import RedisSettings
+
+    embedded_redis = None
+    metrics_dir = None
+    workers = None
+    try:
+        if not os.environ.get("SYNTHTILES_REDIS_URL"):
+            from app.embedded_redis import EmbeddedRedis
+
+            embedded_redis = EmbeddedRedis(RedisSettings().embedded_maxmemory)
+            os.environ["SYNTHTILES_REDIS_URL"] = embedded_redis.start()
+            log.info("started a private Redis at %s", os.environ["SYNTHTILES_REDIS_URL"])
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            metrics_dir = tempfile.mkdtemp(prefix="synthtiles-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        if args.embedded_workers > 0:
+            workers = EmbeddedWorkers(args.embedded_workers)
+            workers.start()
+
+        import uvicorn
+
+        host_for_url = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host
+        print(
+            f"synthtiles: viewer at http://{host_for_url}:{args.port}/  "
+            f"(tiles: /{{z}}/{{x}}/{{y}}.png, TileJSON: /tilejson.json)",
+            flush=True,
+        )
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            access_log=args.access_log,
+        )
+        return 0
+    finally:
+        if workers is not None:
+            workers.stop()
+        if embedded_redis is not None:
+            embedded_redis.stop()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def worker(args: argparse.Namespace) -> int:
+    import redis
+
+    from worker.runner import Worker
+    from worker.settings import (
+        QueueSettings,
+        RedisSettings,
+        StoreSettings,
+        WorkerSettings,
+        WorldSettings,
+    )
+    from worker.store import FileTileStore
+    from worker.world import WorldCatalog
+
+    redis_settings = RedisSettings()
+    if not redis_settings.redis_url:
+        print(
+            "synthtiles worker: set SYNTHTILES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)",
+            file=sys.stderr,
+        )
+        return 2
+    settings = WorkerSettings()
+    if settings.metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port)
+    world_settings = WorldSettings()
+    runner = Worker(
+        redis.from_url(redis_settings.redis_url),
+        WorldCatalog.load(world_settings.worlds_file, world_settings.default_world),
+        FileTileStore(StoreSettings().store_root),
+        redis_settings=redis_settings,
+        queue_settings=QueueSettings(),
+        settings=settings,
+        worker_id=args.id,
+    )
+    runner.install_signal_handlers()
+    runner.run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synthtiles", description="Synthetic satellite basemap tile server."
+    )
+    parser.add_argument("--log-level", default=os.environ.get("SYNTHTILES_LOG_LEVEL", "info"))
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="run the API with an embedded worker (and Redis)")
+    serve_cmd.add_argument("--host", default=os.environ.get("SYNTHTILES_HOST", "127.0.0.1"))
+    serve_cmd.add_argument(
+        "--port", type=int, default=int(os.environ.get("SYNTHTILES_PORT", "8000"))
+    )
+    serve_cmd.add_argument("--workers", type=int, default=1, help="API processes")
+    serve_cmd.add_argument(
+        "--embedded-workers",
+        type=int,
+        default=1,
+        help="generation worker processes to start (0: rely on external ones)",
+    )
+    serve_cmd.add_argument("--access-log", action="store_true", help="log every request")
+    serve_cmd.set_defaults(handler=serve)
+
+    worker_cmd = commands.add_parser("worker", help="run one generation worker")
+    worker_cmd.add_argument("--id", default=None, help="consumer name (default: host-pid-random)")
+    worker_cmd.set_defaults(handler=worker)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.log_level)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

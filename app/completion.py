@@ -1,0 +1,83 @@
+"""One Redis pub/sub listener per API process that wakes every request waiting on a unit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import redis.asyncio as aioredis
+
+from worker.protocol import parse_done_message
+
+log = logging.getLogger("synthtiles.completion")
+
+
+class UnitOutcome:
+    __slots__ = ("error", "ok")
+
+    def __init__(self, ok: bool, error: str | None) -> None:
+        self.ok = ok
+        self.error = error
+
+
+class CompletionHub:
+    def __init__(self, client: aioredis.Redis, channel: str) -> None:
+        self._redis = client
+        self._channel = channel
+        self._waiters: dict[str, set[asyncio.Future[UnitOutcome]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="completion-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @contextlib.contextmanager
+    def waiter(self, unit_id: str) -> Iterator[asyncio.Future[UnitOutcome]]:
+        """Register interest *before* checking or enqueuing, so no notification is missed."""
+        future: asyncio.Future[UnitOutcome] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(unit_id, set()).add(future)
+        try:
+            yield future
+        finally:
+            waiters = self._waiters.get(unit_id)
+            if waiters is not None:
+                waiters.discard(future)
+                if not waiters:
+                    del self._waiters[unit_id]
+
+    def _dispatch(self, data: bytes | str) -> None:
+        try:
+            unit_id, ok, error = parse_done_message(data)
+        except (ValueError, KeyError):
+            log.warning("ignoring malformed completion message %r", data)
+            return
+        for future in self._waiters.get(unit_id, ()):
+            if not future.done():
+                future.set_result(UnitOutcome(ok, error))
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                self.subscribed.set()
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        self._dispatch(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis restarted or unreachable: waiters fall back to polling
+                self.subscribed.clear()
+                log.warning("completion listener lost Redis (%s); reconnecting", exc)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

@@ -1,0 +1,90 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app.completion import CompletionHub
+from app.errors import install_error_handlers
+from app.middleware import RequestMetricsMiddleware
+from app.queue import JobQueue
+from app.routers import health, tilejson, tiles, viewer
+from app.services import Services
+from app.settings import ApiSettings
+from app.tile_service import TileService
+from worker.protocol import Keys
+from worker.settings import QueueSettings, RedisSettings, StoreSettings, WorldSettings
+from worker.store import FileTileStore
+from worker.world import WorldCatalog
+
+log = logging.getLogger("synthtiles.api")
+
+
+def create_app(
+    api_settings: ApiSettings | None = None,
+    redis_settings: RedisSettings | None = None,
+) -> FastAPI:
+    api = api_settings or ApiSettings()
+    redis_conf = redis_settings or RedisSettings()
+    if not redis_conf.redis_url:
+        raise RuntimeError(
+            "SYNTHTILES_REDIS_URL is not set; use `synthtiles serve`, which starts a private Redis"
+        )
+    queue_conf = QueueSettings()
+    world_conf = WorldSettings()
+    catalog = WorldCatalog.load(world_conf.worlds_file, world_conf.default_world)
+    store = FileTileStore(StoreSettings().store_root)
+    keys = Keys(redis_conf.redis_prefix)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = aioredis.from_url(redis_conf.redis_url, max_connections=256)
+        queue = JobQueue(client, keys, queue_conf.job_ttl_s)
+        await queue.ensure_groups()
+        hub = CompletionHub(client, keys.done_channel)
+        await hub.start()
+        app.state.services = Services(
+            api=api,
+            redis_settings=redis_conf,
+            queue_settings=queue_conf,
+            catalog=catalog,
+            store=store,
+            redis=client,
+            keys=keys,
+            queue=queue,
+            hub=hub,
+            tiles=TileService(
+                client, store, keys, queue, hub, redis_conf.cache_ttl_s, api.tile_wait_timeout_s
+            ),
+        )
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await client.aclose()
+
+    app = FastAPI(
+        title="synthtiles",
+        summary="An endless synthetic satellite basemap, generated on demand.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    # Order matters: the catch-all tile route comes last.
+    for router in (health.router, tilejson.router, viewer.router, tiles.router):
+        app.include_router(router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=api.cors_allow_origins,
+        allow_methods=["GET", "HEAD"],
+        allow_headers=["*"],
+        expose_headers=["ETag", "X-Synthtiles-Source", "Retry-After"],
+    )
+    app.add_middleware(RequestMetricsMiddleware)
+    return app

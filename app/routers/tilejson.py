@@ -1,0 +1,79 @@
+"""TileJSON 3.0.0 documents and the list of worlds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from app.services import services
+from app.validation import resolve_world
+from worker.world import World
+
+router = APIRouter(tags=["metadata"])
+
+
+def _base_url(request: Request) -> str:
+    public = services(request).api.public_url
+    return (public or str(request.base_url)).rstrip("/")
+
+
+def tilejson(request: Request, world: World) -> dict[str, Any]:
+    state = services(request)
+    base = _base_url(request)
+    lon, lat = world.center_lonlat
+    return {
+        "tilejson": "3.0.0",
+        "name": world.name or world.id,
+        "description": f"Synthetic satellite imagery of the fictional world {world.id!r}",
+        "version": "1.0.0",
+        "attribution": state.api.attribution,
+        "scheme": "xyz",
+        "tiles": [f"{base}/worlds/{world.id}/{{z}}/{{x}}/{{y}}.png"],
+        "minzoom": world.min_zoom,
+        "maxzoom": world.max_zoom,
+        "bounds": list(world.extent),
+        "center": [lon, lat, world.min_zoom],
+        "tile_size": world.tile_size,
+        "synthtiles": {
+            "world": world.id,
+            "seed": world.seed,
+            "model": world.model,
+            "unit_size": world.unit_size,
+            "synthetic": True,
+        },
+    }
+
+
+@router.get("/tilejson.json", summary="TileJSON of the default world")
+async def default_tilejson(request: Request) -> dict[str, Any]:
+    document = tilejson(request, services(request).catalog.default)
+    # The default world is also served at the short /{z}/{x}/{y}.png URL.
+    document["tiles"].insert(0, f"{_base_url(request)}/{{z}}/{{x}}/{{y}}.png")
+    return document
+
+
+@router.get("/worlds/{world_id}/tilejson.json", summary="TileJSON of a world")
+async def world_tilejson(request: Request, world_id: str) -> dict[str, Any]:
+    return tilejson(request, resolve_world(services(request).catalog, world_id))
+
+
+@router.get("/worlds", summary="The worlds this server serves")
+async def worlds(request: Request) -> dict[str, Any]:
+    catalog = services(request).catalog
+    base = _base_url(request)
+    return {
+        "default": catalog.default_id,
+        "worlds": [
+            {
+                "id": w.id,
+                "name": w.name,
+                "model": w.model,
+                "minzoom": w.min_zoom,
+                "maxzoom": w.max_zoom,
+                "bounds": list(w.extent),
+                "tilejson": f"{base}/worlds/{w.id}/tilejson.json",
+            }
+            for w in catalog
+        ],
+    }

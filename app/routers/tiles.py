@@ -1,0 +1,73 @@
+"""XYZ tile endpoints: /{z}/{x}/{y}.png (default world) and /worlds/{world}/{z}/{x}/{y}.png."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from app.errors import ApiError
+from app.services import services
+from app.tile_service import GenerationFailed, GenerationTimeout
+from app.validation import parse_tile, resolve_world
+from worker.world import World
+
+router = APIRouter(tags=["tiles"])
+
+TILE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> Response:
+    state = services(request)
+    tz, tx, ty = parse_tile(world, z, x, y_file)
+    try:
+        tile = await state.tiles.get(world, tz, tx, ty)
+    except GenerationTimeout:
+        retry_after = state.api.retry_after_s
+        raise ApiError(
+            503,
+            f"tile {tz}/{tx}/{ty} is still being generated; retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        ) from None
+    except GenerationFailed as exc:
+        raise ApiError(
+            500, f"generation of tile {tz}/{tx}/{ty} failed and was given up: {exc}"
+        ) from None
+    headers = {
+        "ETag": tile.etag,
+        "Cache-Control": TILE_CACHE_CONTROL,
+        "X-Synthtiles-Source": tile.source.value,
+    }
+    if _etag_matches(request.headers.get("if-none-match"), tile.etag):
+        return Response(status_code=304, headers=headers)
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(tile.png))
+        return Response(status_code=200, media_type="image/png", headers=headers)
+    return Response(tile.png, media_type="image/png", headers=headers)
+
+
+@router.api_route(
+    "/worlds/{world_id}/{z}/{x}/{y_file}",
+    methods=["GET", "HEAD"],
+    response_class=Response,
+    summary="A tile of a named world",
+)
+async def world_tile(request: Request, world_id: str, z: str, x: str, y_file: str) -> Response:
+    world = resolve_world(services(request).catalog, world_id)
+    return await _tile(request, world, z, x, y_file)
+
+
+@router.api_route(
+    "/{z}/{x}/{y_file}",
+    methods=["GET", "HEAD"],
+    response_class=Response,
+    summary="A tile of the default world",
+)
+async def default_tile(request: Request, z: str, x: str, y_file: str) -> Response:
+    return await _tile(request, services(request).catalog.default, z, x, y_file)

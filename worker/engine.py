@@ -1,0 +1,187 @@
+"""The world engine: what a unit depends on, in which order units are made, what they are given.
+
+DESIGN §3. A unit at zoom z > min_zoom is conditioned on its parent unit at z-1. Units of a
+zoom are coloured by parity, phase = (ux mod 2) + 2 (uy mod 2); a unit is given as known
+pixels only its edge neighbours of lower phase (and, for phase 3, its four phase-0
+corners). Which pixels a unit sees is therefore fixed by (world, unit) alone, never by
+timing, so every tile is a pure function of (world, z, x, y).
+
+Corners: DESIGN also mentions diagonal corners of lower phase for phase 2 (its corners are
+phase 1). Taking those would pull units from outside the 3x3 block into the closure, so only
+phase 3 takes corners, all of them phase 0 (see ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from worker.units import UnitKey, unit_seed, unit_tiles, units_per_side
+from worker.world import World
+
+EDGES = ((-1, 0), (1, 0), (0, -1), (0, 1))
+CORNERS = ((-1, -1), (1, -1), (-1, 1), (1, 1))
+
+
+@dataclass
+class UnitRequest:
+    """Everything a generator needs to make one unit (DESIGN §3).
+
+    The canvas is the unit plus ``margin`` pixels each side; the unit's own pixels are its
+    centre. ``known``/``known_mask`` hold the lower-phase neighbours' pixels on that canvas.
+    ``parent`` is the parent unit's area over this unit at half resolution (None at min_zoom).
+    ``layout`` is the land-cover class map on the canvas (None until a layout is wired in).
+    """
+
+    unit: UnitKey
+    seed: int
+    zoom: int
+    tile_size: int
+    unit_px: int
+    margin: int
+    parent: np.ndarray | None
+    known: np.ndarray
+    known_mask: np.ndarray
+    layout: np.ndarray | None = None
+
+    @property
+    def canvas_px(self) -> int:
+        return self.unit_px + 2 * self.margin
+
+
+def neighbour_in_world(world: World, unit: UnitKey, dx: int, dy: int) -> UnitKey | None:
+    """The unit at offset (dx, dy), or None if it is off the grid or outside the extent."""
+    n = units_per_side(world, unit.z)
+    ux, uy = unit.ux + dx, unit.uy + dy
+    if not (0 <= ux < n and 0 <= uy < n):
+        return None
+    neighbour = UnitKey(unit.world, unit.z, ux, uy)
+    if not any(world.contains_tile(unit.z, x, y) for x, y in unit_tiles(world, neighbour)):
+        return None
+    return neighbour
+
+
+def known_neighbours(world: World, unit: UnitKey) -> list[tuple[int, int, UnitKey]]:
+    """(dx, dy, neighbour) of every unit whose pixels this unit is given as known."""
+    found = []
+    for dx, dy in EDGES:
+        neighbour = neighbour_in_world(world, unit, dx, dy)
+        if neighbour is not None and neighbour.phase < unit.phase:
+            found.append((dx, dy, neighbour))
+    if unit.phase == 3:
+        for dx, dy in CORNERS:
+            neighbour = neighbour_in_world(world, unit, dx, dy)
+            if neighbour is not None:
+                found.append((dx, dy, neighbour))
+    return found
+
+
+def parent_unit(world: World, unit: UnitKey) -> UnitKey | None:
+    if unit.z <= world.min_zoom:
+        return None
+    return UnitKey(unit.world, unit.z - 1, unit.ux // 2, unit.uy // 2)
+
+
+def dependencies(world: World, unit: UnitKey) -> list[UnitKey]:
+    deps = [neighbour for _, _, neighbour in known_neighbours(world, unit)]
+    parent = parent_unit(world, unit)
+    if parent is not None:
+        deps.append(parent)
+    return deps
+
+
+def plan(
+    world: World, targets: Iterable[UnitKey], exists: Callable[[UnitKey], bool]
+) -> list[list[UnitKey]]:
+    """The missing units needed for ``targets``, as waves that may each run as one batch.
+
+    Ordering by (zoom, phase) is topological: every dependency has a lower zoom, or the same
+    zoom and a lower phase. Units in one wave never depend on each other.
+    """
+    missing: set[UnitKey] = set()
+    seen: set[UnitKey] = set()
+    stack = list(targets)
+    while stack:
+        unit = stack.pop()
+        if unit in seen:
+            continue
+        seen.add(unit)
+        if exists(unit):
+            continue
+        missing.add(unit)
+        stack.extend(dependencies(world, unit))
+    waves: dict[tuple[int, int], list[UnitKey]] = {}
+    for unit in sorted(missing):
+        waves.setdefault((unit.z, unit.phase), []).append(unit)
+    return [waves[key] for key in sorted(waves)]
+
+
+def unit_px(world: World, unit: UnitKey) -> int:
+    return world.tile_size * min(world.unit_size, 2**unit.z)
+
+
+TileReader = Callable[[int, int, int], np.ndarray]
+
+
+def read_unit(world: World, unit: UnitKey, read_tile: TileReader) -> np.ndarray:
+    """Mosaic a generated unit's tiles into one (px, px, 3) array."""
+    size = world.tile_size
+    m = world.unit_size
+    canvas = np.zeros((unit_px(world, unit), unit_px(world, unit), 3), np.uint8)
+    for x, y in unit_tiles(world, unit):
+        ox, oy = (x - unit.ux * m) * size, (y - unit.uy * m) * size
+        canvas[oy : oy + size, ox : ox + size] = read_tile(unit.z, x, y)
+    return canvas
+
+
+def build_request(world: World, unit: UnitKey, read_tile: TileReader) -> UnitRequest:
+    """Assemble a unit's conditioning from its (already generated) dependencies."""
+    px = unit_px(world, unit)
+    margin = world.canvas_margin
+    canvas = px + 2 * margin
+    known = np.zeros((canvas, canvas, 3), np.uint8)
+    mask = np.zeros((canvas, canvas), bool)
+    for dx, dy, neighbour in known_neighbours(world, unit):
+        pixels = read_unit(world, neighbour, read_tile)
+        # Neighbour's top-left on the canvas, then clip to the canvas.
+        left, top = margin + dx * px, margin + dy * px
+        x0, y0 = max(left, 0), max(top, 0)
+        x1, y1 = min(left + px, canvas), min(top + px, canvas)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        known[y0:y1, x0:x1] = pixels[y0 - top : y1 - top, x0 - left : x1 - left]
+        mask[y0:y1, x0:x1] = True
+
+    parent = None
+    parent_key = parent_unit(world, unit)
+    if parent_key is not None:
+        parent_pixels = read_unit(world, parent_key, read_tile)
+        half = px // 2
+        qx, qy = (unit.ux % 2) * half, (unit.uy % 2) * half
+        parent = parent_pixels[qy : qy + half, qx : qx + half].copy()
+
+    return UnitRequest(
+        unit=unit,
+        seed=unit_seed(world, unit),
+        zoom=unit.z,
+        tile_size=world.tile_size,
+        unit_px=px,
+        margin=margin,
+        parent=parent,
+        known=known,
+        known_mask=mask,
+    )
+
+
+def finish_canvas(request: UnitRequest, canvas: np.ndarray) -> np.ndarray:
+    """Keep known pixels exact, then cut the unit's own pixels from the canvas centre."""
+    expected = (request.canvas_px, request.canvas_px, 3)
+    if canvas.shape != expected or canvas.dtype != np.uint8:
+        raise ValueError(
+            f"generator returned {canvas.shape} {canvas.dtype}, expected {expected} uint8"
+        )
+    canvas = np.where(request.known_mask[..., None], request.known, canvas)
+    m = request.margin
+    return np.ascontiguousarray(canvas[m : m + request.unit_px, m : m + request.unit_px])

@@ -1,0 +1,66 @@
+"""Settings shared by the API and the workers, one object per concern (env prefix SYNTHTILES_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ENV = SettingsConfigDict(env_prefix="SYNTHTILES_", extra="ignore")
+
+
+class RedisSettings(BaseSettings):
+    model_config = _ENV
+
+    # None: `synthtiles serve` starts a private redis-server and sets this for its children.
+    redis_url: str | None = None
+    # Every key this deployment writes starts with this prefix.
+    redis_prefix: str = "synthtiles"
+    # Cached tiles expire so that Redis's volatile-lru policy may evict them first; the
+    # durable store refills them on the next request.
+    cache_ttl_s: int = 7 * 24 * 3600
+    # maxmemory of the embedded Redis (policy volatile-lru: only expiring keys are evicted).
+    embedded_maxmemory: str = "256mb"
+
+
+class StoreSettings(BaseSettings):
+    model_config = _ENV
+
+    store_root: Path = Path("data/tiles")
+
+
+class WorldSettings(BaseSettings):
+    model_config = _ENV
+
+    worlds_file: Path | None = None
+    default_world: str | None = None
+
+
+class QueueSettings(BaseSettings):
+    """How jobs move through the Redis Streams; read by both the API and the workers."""
+
+    model_config = _ENV
+
+    # How long the "one job per unit" marker lives; a stale one only costs a duplicate job.
+    job_ttl_s: int = 600
+    # A delivered job idle this long (its worker died) is re-claimed by another worker.
+    claim_idle_ms: int = 60_000
+    # A job that failed this many times goes to the dead-letter stream.
+    max_attempts: int = 3
+    # Record how many times each unit was generated (for tests and `synthtiles eval`).
+    record_generations: bool = False
+
+
+class WorkerSettings(BaseSettings):
+    model_config = _ENV
+
+    device: str = "cpu"
+    batch_size: int = 8
+    batch_wait_ms: int = 50
+    # How long a worker may hold a unit's generation lease without renewing it.
+    lease_ttl_ms: int = 30_000
+    # Heartbeat: worker liveness key TTL, lease and pending-entry renewal period.
+    heartbeat_s: float = 5.0
+    # Procedural generator only: artificial extra seconds per batch (used by tests).
+    procedural_delay_s: float = 0.0
+    metrics_port: int | None = None

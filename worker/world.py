@@ -1,0 +1,149 @@
+"""World definitions: the fixed parameters that make every tile a pure function of (world, z, x, y).
+
+A world is created once and never edited: changing its seed, model, tile size, unit size,
+zoom range or extent makes a *different* world, so give it a new id. Worlds come from a TOML
+file (``SYNTHTILES_WORLDS_FILE``) plus the built-in default world.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+
+import mercantile
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Web Mercator stops at about ±85.0511° latitude.
+MERCATOR_MAX_LAT = 85.0511287798066
+MAX_SUPPORTED_ZOOM = 24
+
+
+class World(BaseModel):
+    """One synthetic world: everything that fixes its pixels."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    name: str = ""
+    seed: int = Field(ge=0, lt=2**63)
+    model: str = Field(pattern=r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.+-]+$", description="NAME@VERSION")
+    tile_size: int = 256
+    unit_size: int = Field(1, ge=1, le=16, description="generation unit edge, in tiles")
+    min_zoom: int = Field(ge=0, le=MAX_SUPPORTED_ZOOM)
+    max_zoom: int = Field(ge=0, le=MAX_SUPPORTED_ZOOM)
+    # west, south, east, north in degrees (WGS84)
+    extent: tuple[float, float, float, float] = (-180.0, -MERCATOR_MAX_LAT, 180.0, MERCATOR_MAX_LAT)
+    center: tuple[float, float] | None = None
+    layout: str = "procedural"
+    # Pixels of context around a unit on the generation canvas (neighbour inpainting).
+    canvas_margin: int = Field(32, ge=0, le=256)
+
+    @field_validator("tile_size")
+    @classmethod
+    def _tile_size_supported(cls, value: int) -> int:
+        if value not in (256, 512):
+            raise ValueError("tile_size must be 256 or 512")
+        return value
+
+    @field_validator("unit_size")
+    @classmethod
+    def _unit_size_power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError(
+                "unit_size must be a power of two (so a unit's parent area is one unit)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> World:
+        if self.min_zoom > self.max_zoom:
+            raise ValueError("min_zoom must not exceed max_zoom")
+        if 2**self.min_zoom < self.unit_size:
+            raise ValueError("unit_size must not exceed the grid at min_zoom (2**min_zoom tiles)")
+        west, south, east, north = self.extent
+        if not (-180 <= west < east <= 180):
+            raise ValueError("extent must satisfy -180 <= west < east <= 180")
+        if not (-MERCATOR_MAX_LAT <= south < north <= MERCATOR_MAX_LAT):
+            raise ValueError(f"extent must satisfy -{MERCATOR_MAX_LAT} <= south < north <= ...")
+        return self
+
+    @property
+    def model_name(self) -> str:
+        return self.model.split("@", 1)[0]
+
+    @property
+    def model_version(self) -> str:
+        return self.model.split("@", 1)[1]
+
+    @property
+    def center_lonlat(self) -> tuple[float, float]:
+        if self.center is not None:
+            return self.center
+        west, south, east, north = self.extent
+        return ((west + east) / 2, (south + north) / 2)
+
+    def tile_range(self, z: int) -> tuple[int, int, int, int]:
+        """Inclusive (min_x, min_y, max_x, max_y) of the tiles that touch the extent at zoom z."""
+        west, south, east, north = self.extent
+        # Nudge inwards so a bound that falls exactly on a tile edge does not pull in the next tile.
+        eps = 1e-9
+        top_left = mercantile.tile(west + eps, north - eps, z)
+        bottom_right = mercantile.tile(east - eps, south + eps, z)
+        return top_left.x, top_left.y, bottom_right.x, bottom_right.y
+
+    def contains_tile(self, z: int, x: int, y: int) -> bool:
+        min_x, min_y, max_x, max_y = self.tile_range(z)
+        return min_x <= x <= max_x and min_y <= y <= max_y
+
+
+DEFAULT_WORLD = World(
+    id="carana",
+    name="Carana (synthetic)",
+    seed=20261126,
+    model="procedural@0.1.0",
+    unit_size=1,
+    min_zoom=10,
+    max_zoom=16,
+    # A fictional country placed in open ocean, so no tile can be mistaken for a real place.
+    extent=(-30.0, -10.0, -24.0, -4.0),
+)
+
+
+class WorldCatalog:
+    """The worlds this deployment serves, by id."""
+
+    def __init__(self, worlds: Iterable[World], default_id: str) -> None:
+        self._worlds: dict[str, World] = {}
+        for world in worlds:
+            if world.id in self._worlds:
+                raise ValueError(f"world id {world.id!r} is defined twice")
+            self._worlds[world.id] = world
+        if default_id not in self._worlds:
+            raise ValueError(f"default world {default_id!r} is not defined")
+        self.default_id = default_id
+
+    @classmethod
+    def load(cls, worlds_file: Path | None, default_id: str | None = None) -> WorldCatalog:
+        worlds = [DEFAULT_WORLD]
+        if worlds_file is not None:
+            with worlds_file.open("rb") as handle:
+                data = tomllib.load(handle)
+            defined = [World(**entry) for entry in data.get("worlds", [])]
+            # A file may redefine the built-in id to replace it.
+            worlds = [w for w in worlds if w.id not in {d.id for d in defined}] + defined
+            default_id = default_id or data.get("default")
+        return cls(worlds, default_id or DEFAULT_WORLD.id)
+
+    @property
+    def default(self) -> World:
+        return self._worlds[self.default_id]
+
+    def get(self, world_id: str) -> World | None:
+        return self._worlds.get(world_id)
+
+    def ids(self) -> list[str]:
+        return sorted(self._worlds)
+
+    def __iter__(self):
+        return iter(self._worlds.values())
