@@ -36,7 +36,9 @@ class EmbeddedWorkers:
         self._monitor = threading.Thread(target=self._watch, name="worker-monitor", daemon=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
+        # Own session: a Ctrl-C to the terminal's process group reaches `serve` alone, which
+        # then stops the API first, the workers next and Redis last.
+        return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], start_new_session=True)
 
     def start(self) -> None:
         self.processes = [self._spawn() for _ in range(self.count)]

@@ -65,6 +65,7 @@ class EmbeddedRedis:
                 "warning",
             ],
             stdout=subprocess.DEVNULL,
+            start_new_session=True,  # stopped by us, after the API and workers
         )
         self.url = f"unix://{socket_path}"
         deadline = time.monotonic() + timeout_s

@@ -79,6 +79,11 @@ def ensure_groups(client: redis.Redis, keys: Keys) -> None:
                 raise
 
 
+def _stream_vanished(exc: redis.ResponseError) -> bool:
+    """The stream or its group is gone (e.g. FLUSHALL): recreate them rather than fail."""
+    return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
+
+
 class Worker:
     def __init__(
         self,
@@ -125,13 +130,21 @@ class Worker:
         log.info("worker %s ready (models: %s)", self.id, ", ".join(self._generators))
         try:
             while not self.stop_event.is_set():
-                jobs = self._reclaim() + self._read_batch()
-                if jobs:
-                    self.process(jobs)
+                try:
+                    jobs = self._reclaim() + self._read_batch()
+                    if jobs:
+                        self.process(jobs)
+                except (redis.ConnectionError, redis.ResponseError) as exc:
+                    # Unacknowledged jobs stay pending and are re-claimed; wait and go on.
+                    log.warning("Redis error (%s); retrying in 1 s", exc)
+                    self.stop_event.wait(1.0)
         finally:
             self.stop_event.set()
             heartbeat.join(timeout=2)
-            self.redis.delete(self.keys.worker(self.id))
+            try:
+                self.redis.delete(self.keys.worker(self.id))
+            except redis.RedisError as exc:  # the key expires by itself anyway
+                log.warning("could not remove liveness key: %s", exc)
             log.info("worker %s stopped", self.id)
 
     def install_signal_handlers(self) -> None:
@@ -176,7 +189,7 @@ class Worker:
                 CONSUMER_GROUP, self.id, streams, count=count, block=block
             )
         except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+            if not _stream_vanished(exc):
                 raise
             ensure_groups(self.redis, self.keys)  # Redis was flushed: recreate and go on
             return []
@@ -241,7 +254,7 @@ class Worker:
                     count=self.settings.batch_size,
                 )
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if not _stream_vanished(exc):
                     raise
                 ensure_groups(self.redis, self.keys)
                 continue

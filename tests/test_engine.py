@@ -1,0 +1,140 @@
+"""Unit tests of the world engine's scheduling rules (DESIGN §3)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from worker.engine import (
+    build_request,
+    dependencies,
+    finish_canvas,
+    known_neighbours,
+    parent_unit,
+    plan,
+)
+from worker.generators.procedural import ProceduralGenerator
+from worker.units import UnitKey, unit_seed, unit_tiles
+from worker.world import World
+
+WORLD = World(
+    id="w",
+    seed=7,
+    model="procedural@0.1.0",
+    min_zoom=3,
+    max_zoom=12,
+    extent=(-60.0, -50.0, 60.0, 50.0),
+    canvas_margin=16,
+)
+
+
+def random_units(count: int, seed: int = 0) -> list[UnitKey]:
+    rng = random.Random(seed)
+    units = []
+    for _ in range(count):
+        z = rng.randint(WORLD.min_zoom, WORLD.max_zoom)
+        min_x, min_y, max_x, max_y = WORLD.tile_range(z)
+        units.append(UnitKey("w", z, rng.randint(min_x, max_x), rng.randint(min_y, max_y)))
+    return units
+
+
+@pytest.mark.parametrize("unit", random_units(300))
+def test_a_unit_is_only_given_neighbours_of_lower_phase(unit: UnitKey) -> None:
+    for dx, dy, neighbour in known_neighbours(WORLD, unit):
+        assert neighbour.phase < unit.phase
+        assert max(abs(dx), abs(dy)) == 1
+        assert neighbour.z == unit.z
+
+
+def test_phase_zero_needs_no_neighbour_and_phase_three_all_eight() -> None:
+    z = 6
+    min_x, min_y, _, _ = WORLD.tile_range(z)
+    even_x, even_y = min_x + 2 + min_x % 2, min_y + 2 + min_y % 2
+    assert known_neighbours(WORLD, UnitKey("w", z, even_x, even_y)) == []
+    assert len(known_neighbours(WORLD, UnitKey("w", z, even_x + 1, even_y + 1))) == 8
+
+
+@pytest.mark.parametrize("unit", random_units(100, seed=1))
+def test_dependency_closure_is_bounded_to_a_3x3_block_per_zoom(unit: UnitKey) -> None:
+    waves = plan(WORLD, [unit], exists=lambda _unit: False)
+    same_zoom = [u for wave in waves for u in wave if u.z == unit.z]
+    assert len(same_zoom) <= 9
+    assert all(abs(u.ux - unit.ux) <= 1 and abs(u.uy - unit.uy) <= 1 for u in same_zoom)
+
+
+@pytest.mark.parametrize("unit", random_units(100, seed=2))
+def test_plan_is_topological_and_skips_what_exists(unit: UnitKey) -> None:
+    existing = {parent_unit(WORLD, unit)} if unit.z > WORLD.min_zoom else set()
+    waves = plan(WORLD, [unit], exists=lambda u: u in existing)
+    order = [u for wave in waves for u in wave]
+    assert order[-1] == unit
+    assert not existing & set(order)
+    position = {u: i for i, u in enumerate(order)}
+    for u in order:
+        for dep in dependencies(WORLD, u):
+            assert dep in existing or position[dep] < position[u]
+    for wave in waves:  # one wave: one zoom and phase, so no unit depends on another
+        assert len({(u.z, u.phase) for u in wave}) == 1
+
+
+def test_unit_seed_depends_on_world_and_position_only() -> None:
+    unit = UnitKey("w", 5, 10, 11)
+    assert unit_seed(WORLD, unit) == unit_seed(WORLD, UnitKey("w", 5, 10, 11))
+    assert unit_seed(WORLD, unit) != unit_seed(WORLD, UnitKey("w", 5, 11, 10))
+    other = WORLD.model_copy(update={"seed": 8})
+    assert unit_seed(WORLD, unit) != unit_seed(other, unit)
+
+
+def _tiles_from(pixels_by_tile: dict[tuple[int, int, int], np.ndarray]):
+    return lambda z, x, y: pixels_by_tile[(z, x, y)]
+
+
+def test_conditioning_places_neighbours_and_parent_and_keeps_known_pixels_exact() -> None:
+    z = 6
+    min_x, min_y, _, _ = WORLD.tile_range(z)
+    ux, uy = min_x + 2 + (min_x % 2 == 0), min_y + 2 + (min_y % 2 == 0)  # odd, odd: phase 3
+    unit = UnitKey("w", z, ux, uy)
+    rng = np.random.default_rng(0)
+    tiles = {}
+    for _, _, neighbour in known_neighbours(WORLD, unit):
+        tiles[(z, neighbour.ux, neighbour.uy)] = rng.integers(0, 256, (256, 256, 3), np.uint8)
+    parent = parent_unit(WORLD, unit)
+    tiles[(parent.z, parent.ux, parent.uy)] = rng.integers(0, 256, (256, 256, 3), np.uint8)
+
+    request = build_request(WORLD, unit, _tiles_from(tiles))
+    m = request.margin
+    left = tiles[(z, ux - 1, uy)]
+    assert np.array_equal(request.known[m : m + 256, :m], left[:, 256 - m :])
+    assert request.known_mask[m : m + 256, :m].all()
+    assert not request.known_mask[m : m + 256, m : m + 256].any()  # the unit itself is unknown
+    parent_pixels = tiles[(parent.z, parent.ux, parent.uy)]
+    assert np.array_equal(request.parent, parent_pixels[128:, 128:])  # odd, odd: lower right
+
+    canvas = ProceduralGenerator().generate([request])[0]
+    composite = np.where(request.known_mask[..., None], request.known, canvas)
+    assert np.array_equal(finish_canvas(request, canvas), composite[m : m + 256, m : m + 256])
+
+
+def test_generation_is_deterministic() -> None:
+    unit = UnitKey("w", 3, *WORLD.tile_range(3)[:2])
+    request = build_request(WORLD, unit, _tiles_from({}))
+    first = ProceduralGenerator().generate([request])[0]
+    again = ProceduralGenerator().generate([build_request(WORLD, unit, _tiles_from({}))])[0]
+    assert np.array_equal(first, again)
+
+
+def test_units_are_clipped_to_the_grid() -> None:
+    world = World(id="big", seed=1, model="procedural@0.1.0", unit_size=4, min_zoom=2, max_zoom=5)
+    assert len(unit_tiles(world, UnitKey("big", 2, 0, 0))) == 16
+    assert unit_tiles(world, UnitKey("big", 3, 1, 1))[0] == (4, 4)
+
+
+def test_world_rejects_inconsistent_definitions() -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        World(id="x", seed=1, model="a@1", unit_size=3, min_zoom=2, max_zoom=4)
+    with pytest.raises(ValueError, match="min_zoom"):
+        World(id="x", seed=1, model="a@1", min_zoom=5, max_zoom=4)
+    with pytest.raises(ValueError, match=r"NAME@VERSION|pattern"):
+        World(id="x", seed=1, model="no-version", min_zoom=2, max_zoom=4)
