@@ -12,10 +12,12 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app.completion import CompletionHub
 from app.errors import install_error_handlers
+from app.fastpath import TileFastPath
+from app.memory_cache import TileMemoryCache
 from app.middleware import RequestMetricsMiddleware
 from app.queue import JobQueue
 from app.routers import health, tilejson, tiles, viewer
-from app.services import Services
+from app.services import EXPOSED_HEADERS, Services
 from app.settings import ApiSettings
 from app.tile_service import TileService
 from worker.protocol import Keys
@@ -49,6 +51,10 @@ def create_app(
         await queue.ensure_groups()
         hub = CompletionHub(client, keys.done_channel)
         await hub.start()
+        memory = TileMemoryCache(api.memory_cache_mb * 2**20)
+        tile_service = TileService(
+            client, store, keys, queue, hub, memory, redis_conf.cache_ttl_s, api.tile_wait_timeout_s
+        )
         app.state.services = Services(
             api=api,
             redis_settings=redis_conf,
@@ -59,9 +65,8 @@ def create_app(
             keys=keys,
             queue=queue,
             hub=hub,
-            tiles=TileService(
-                client, store, keys, queue, hub, redis_conf.cache_ttl_s, api.tile_wait_timeout_s
-            ),
+            tiles=tile_service,
+            memory=memory,
         )
         try:
             yield
@@ -84,7 +89,9 @@ def create_app(
         allow_origins=api.cors_allow_origins,
         allow_methods=["GET", "HEAD"],
         allow_headers=["*"],
-        expose_headers=["ETag", "X-Synthtiles-Source", "Retry-After"],
+        expose_headers=EXPOSED_HEADERS,
     )
     app.add_middleware(RequestMetricsMiddleware)
+    # Outermost: memory-cached tiles are answered before any other layer runs.
+    app.add_middleware(TileFastPath, state=app.state)
     return app

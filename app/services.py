@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from fastapi import Request
 
 from app.completion import CompletionHub
+from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from app.settings import ApiSettings
 from app.tile_service import TileService
@@ -15,6 +16,9 @@ from worker.protocol import Keys
 from worker.settings import QueueSettings, RedisSettings
 from worker.store import TileStore
 from worker.world import WorldCatalog
+
+EXPOSED_HEADERS = ["ETag", "X-Synthtiles-Source", "Retry-After"]
+_EXPOSE = (b"access-control-expose-headers", ", ".join(EXPOSED_HEADERS).encode())
 
 
 @dataclass
@@ -29,6 +33,18 @@ class Services:
     queue: JobQueue
     hub: CompletionHub
     tiles: TileService
+    memory: TileMemoryCache
+
+    def cors_headers(self, origin: bytes | None) -> list[tuple[bytes, bytes]]:
+        """CORS headers for a simple GET, as CORSMiddleware would send them."""
+        if origin is None:
+            return []
+        allowed = self.api.cors_allow_origins
+        if "*" in allowed:
+            return [(b"access-control-allow-origin", b"*"), _EXPOSE]
+        if origin.decode("latin-1") in allowed:
+            return [(b"access-control-allow-origin", origin), (b"vary", b"Origin"), _EXPOSE]
+        return []
 
 
 def services(request: Request) -> Services:

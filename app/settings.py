@@ -15,6 +15,8 @@ class ApiSettings(BaseSettings):
     tile_wait_timeout_s: float = 60.0
     # Retry-After seconds sent with a 503; the job keeps running meanwhile.
     retry_after_s: int = 5
+    # Per-process LRU of recently served tiles (0 disables it); hits skip Redis entirely.
+    memory_cache_mb: int = 128
     # CORS: origins allowed to fetch tiles with GET ("*" lets any Leaflet page use the URL).
     cors_allow_origins: list[str] = ["*"]
     # Public base URL for TileJSON tile templates (default: taken from each request).

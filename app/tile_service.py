@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from app import metrics
 from app.completion import CompletionHub
+from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from worker.protocol import Keys, etag_of
 from worker.store import TileStore
@@ -23,6 +24,7 @@ _POLL_INTERVAL_S = 1.0
 
 
 class TileSource(StrEnum):
+    MEMORY = "memory"
     CACHE = "cache"
     STORE = "store"
     GENERATED = "generated"
@@ -51,6 +53,7 @@ class TileService:
         keys: Keys,
         queue: JobQueue,
         hub: CompletionHub,
+        memory: TileMemoryCache,
         cache_ttl_s: int,
         wait_timeout_s: float,
     ) -> None:
@@ -59,6 +62,7 @@ class TileService:
         self._keys = keys
         self._queue = queue
         self._hub = hub
+        self._memory = memory
         self._cache_ttl_s = cache_ttl_s
         self._wait_timeout_s = wait_timeout_s
 
@@ -83,6 +87,12 @@ class TileService:
         return tile
 
     async def get(self, world: World, z: int, x: int, y: int) -> Tile:
+        """The tile, from the fastest layer that has it; fills the process's memory cache."""
+        tile = await self._lookup(world, z, x, y)
+        self._memory.put((world.id, z, x, y), tile.png, tile.etag)
+        return tile
+
+    async def _lookup(self, world: World, z: int, x: int, y: int) -> Tile:
         tile = await self.cached(world, z, x, y)
         metrics.TILE_CACHE.labels("redis", "hit" if tile else "miss").inc()
         if tile is not None:

@@ -47,7 +47,7 @@ def test_miss_generates_then_hits_the_cache(stack: Stack) -> None:
     assert cached[b"etag"].decode() == first.headers["etag"]
 
     second = httpx.get(f"{stack.base_url}/{z}/{x}/{y}.png", timeout=10)
-    assert second.headers["x-synthtiles-source"] == "cache"
+    assert second.headers["x-synthtiles-source"] == "memory"
     assert second.content == first.content
     assert stack.generations("testland")[f"{z}/{x}/{y}"] == 1
 
@@ -218,7 +218,8 @@ def test_readyz_and_metrics(stack: Stack) -> None:
         )
         >= 2
     )
-    assert metric_value(text, "synthtiles_tile_cache_total", layer="redis", result="hit") >= 1
+    assert metric_value(text, "synthtiles_tile_cache_total", layer="memory", result="hit") >= 1
+    assert metric_value(text, "synthtiles_tile_cache_total", layer="redis", result="miss") >= 1
     assert metric_value(text, "synthtiles_tile_cache_total", layer="store", result="miss") >= 1
     assert metric_value(text, "synthtiles_generation_seconds_count") >= 1
     assert metric_value(text, "synthtiles_batch_size_count") >= 1
@@ -226,16 +227,30 @@ def test_readyz_and_metrics(stack: Stack) -> None:
     assert 'synthtiles_queue_depth{priority="seeding"}' in text
 
 
+def test_memory_hits_still_reject_non_canonical_paths(stack: Stack) -> None:
+    z, x, y = tile_at("testland", 5, 9)
+    assert httpx.get(f"{stack.base_url}/{z}/{x}/{y}.png", timeout=60).status_code == 200
+    hot = httpx.get(f"{stack.base_url}/{z}/{x}/{y}.png", timeout=10)
+    assert hot.headers["x-synthtiles-source"] == "memory"
+    for path in (f"/0{z}/{x}/{y}.png", f"/{z}/0{x}/{y}.png", f"/{z}/{x}/{y}.jpg"):
+        assert httpx.get(stack.base_url + path, timeout=10).status_code == 400
+
+
 def test_flushed_redis_serves_the_same_tiles_from_the_store(stack: Stack) -> None:
+    # Without the per-process memory cache, so the layers under test are Redis and the store.
+    api = stack.start_api(SYNTHTILES_MEMORY_CACHE_MB="0")
     tiles = [tile_at("testland", 6, offset) for offset in range(20, 24)]
-    before = {t: httpx.get(f"{stack.base_url}/{t[0]}/{t[1]}/{t[2]}.png", timeout=60) for t in tiles}
+    before = {t: httpx.get(f"{api}/{t[0]}/{t[1]}/{t[2]}.png", timeout=60) for t in tiles}
+    assert all(r.status_code == 200 for r in before.values())
+    z, x, y = tiles[0]
+    assert httpx.get(f"{api}/{z}/{x}/{y}.png", timeout=10).headers["x-synthtiles-source"] == "cache"
     stack.redis.flushall()
     for (z, x, y), first in before.items():
-        again = httpx.get(f"{stack.base_url}/{z}/{x}/{y}.png", timeout=60)
+        again = httpx.get(f"{api}/{z}/{x}/{y}.png", timeout=60)
         assert again.status_code == 200
         assert again.headers["x-synthtiles-source"] == "store"
         assert again.headers["etag"] == first.headers["etag"]
         assert again.content == first.content
     # The queue comes back by itself too: a cold tile still gets generated.
     z, x, y = tile_at("testland", 6, 30)
-    assert httpx.get(f"{stack.base_url}/{z}/{x}/{y}.png", timeout=60).status_code == 200
+    assert httpx.get(f"{api}/{z}/{x}/{y}.png", timeout=60).status_code == 200

@@ -22,6 +22,7 @@ def test_store_writes_once_and_never_overwrites(tmp_path: Path) -> None:
     assert store.get("w", 3, 1, 2) == b"first"
     assert (tmp_path / "w" / "3" / "1" / "2.png").read_bytes() == b"first"
     assert [p.name for p in (tmp_path / "w" / "3" / "1").iterdir()] == ["2.png"]  # no temp files
+    assert (tmp_path / "w" / "3" / "1" / "2.png").stat().st_mode & 0o777 == 0o644
 
 
 def test_concurrent_writers_leave_exactly_one_whole_tile(tmp_path: Path) -> None:

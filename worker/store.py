@@ -57,6 +57,8 @@ class FileTileStore(TileStore):
         # reader never sees a partial file.
         fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{y}.", suffix=".tmp")
         try:
+            # mkstemp makes 0600 files; tiles are public, and a static server may serve them.
+            os.fchmod(fd, 0o644)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()

@@ -5,21 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.errors import ApiError
+from app.http_caching import TILE_CACHE_CONTROL, etag_matches
 from app.services import services
 from app.tile_service import GenerationFailed, GenerationTimeout
 from app.validation import parse_tile, resolve_world
 from worker.world import World
 
 router = APIRouter(tags=["tiles"])
-
-TILE_CACHE_CONTROL = "public, max-age=31536000, immutable"
-
-
-def _etag_matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    candidates = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in candidates or etag in candidates
 
 
 async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> Response:
@@ -44,7 +36,7 @@ async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> 
         "Cache-Control": TILE_CACHE_CONTROL,
         "X-Synthtiles-Source": tile.source.value,
     }
-    if _etag_matches(request.headers.get("if-none-match"), tile.etag):
+    if etag_matches(request.headers.get("if-none-match"), tile.etag):
         return Response(status_code=304, headers=headers)
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(tile.png))

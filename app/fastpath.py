@@ -1,0 +1,71 @@
+"""The hot path: tiles already in this process's memory cache, answered in plain ASGI.
+
+Everything else (misses, bad paths, other routes) falls through to the FastAPI app, which
+validates, reads Redis and the store, generates, and fills the memory cache. Only tiles that
+were validated and served once are ever in the cache, so a hit needs no validation.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app import metrics
+from app.http_caching import TILE_CACHE_CONTROL, etag_matches
+
+# Same rule as app.validation: no sign, no leading zeros. Anything else goes the slow way.
+_NUMBER = r"(0|[1-9][0-9]{0,9})"
+_WORLD = r"(?:/worlds/([a-z0-9][a-z0-9_-]{0,62}))?"
+_TILE_PATH = re.compile(rf"^{_WORLD}/{_NUMBER}/{_NUMBER}/{_NUMBER}\.png$")
+DEFAULT_ROUTE = "/{z}/{x}/{y_file}"
+WORLD_ROUTE = "/worlds/{world_id}/{z}/{x}/{y_file}"
+_CACHE_CONTROL = TILE_CACHE_CONTROL.encode()
+
+
+class TileFastPath:
+    def __init__(self, app: ASGIApp, state: State) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        match = _TILE_PATH.match(scope["path"])
+        services = getattr(self.state, "services", None)
+        if match is None or services is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        world_id, z, x, y = match.groups()
+        entry = services.memory.get(
+            (world_id or services.catalog.default_id, int(z), int(x), int(y))
+        )
+        if entry is None:
+            await self.app(scope, receive, send)
+            return
+        png, etag = entry
+        request_headers = dict(scope["headers"])
+        headers = [
+            (b"etag", etag.encode()),
+            (b"cache-control", _CACHE_CONTROL),
+            (b"x-synthtiles-source", b"memory"),
+            *services.cors_headers(request_headers.get(b"origin")),
+        ]
+        inm = request_headers.get(b"if-none-match")
+        if etag_matches(inm.decode("latin-1") if inm else None, etag):
+            status, body = 304, b""
+        else:
+            status = 200
+            headers.append((b"content-type", b"image/png"))
+            headers.append((b"content-length", str(len(png)).encode()))
+            body = b"" if scope["method"] == "HEAD" else png
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        route = WORLD_ROUTE if world_id else DEFAULT_ROUTE
+        metrics.TILE_CACHE.labels("memory", "hit").inc()
+        metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
+        metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
