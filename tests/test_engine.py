@@ -110,7 +110,10 @@ def test_conditioning_places_neighbours_and_parent_and_keeps_known_pixels_exact(
     assert request.known_mask[m : m + 256, :m].all()
     assert not request.known_mask[m : m + 256, m : m + 256].any()  # the unit itself is unknown
     parent_pixels = tiles[(parent.z, parent.ux, parent.uy)]
-    assert np.array_equal(request.parent, parent_pixels[128:, 128:])  # odd, odd: lower right
+    h = m // 2  # odd, odd: the parent's lower-right quadrant is the canvas centre
+    assert np.array_equal(request.parent[h : h + 128, h : h + 128], parent_pixels[128:, 128:])
+    assert not request.parent_is_layout
+    assert request.layout.shape == (256 + 2 * m, 256 + 2 * m)
 
     canvas = ProceduralGenerator().generate([request])[0]
     composite = np.where(request.known_mask[..., None], request.known, canvas)

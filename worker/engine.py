@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from worker.layout import class_map, layout_render
 from worker.units import UnitKey, unit_seed, unit_tiles, units_per_side
 from worker.world import World
 
@@ -31,8 +32,10 @@ class UnitRequest:
 
     The canvas is the unit plus ``margin`` pixels each side; the unit's own pixels are its
     centre. ``known``/``known_mask`` hold the lower-phase neighbours' pixels on that canvas.
-    ``parent`` is the parent unit's area over this unit at half resolution (None at min_zoom).
-    ``layout`` is the land-cover class map on the canvas (None until a layout is wired in).
+    ``parent`` is the canvas at half resolution as the zoom above saw it: the parent unit's
+    quadrant in the centre, the known neighbours (downsampled) or the quadrant's edge in the
+    margin. At min_zoom it is the procedural rendering of the layout instead
+    (``parent_is_layout``). ``layout`` is the land-cover class map on the canvas.
     """
 
     unit: UnitKey
@@ -41,10 +44,11 @@ class UnitRequest:
     tile_size: int
     unit_px: int
     margin: int
-    parent: np.ndarray | None
+    parent: np.ndarray
+    parent_is_layout: bool
     known: np.ndarray
     known_mask: np.ndarray
-    layout: np.ndarray | None = None
+    layout: np.ndarray
 
     @property
     def canvas_px(self) -> int:
@@ -154,13 +158,14 @@ def build_request(world: World, unit: UnitKey, read_tile: TileReader) -> UnitReq
         known[y0:y1, x0:x1] = pixels[y0 - top : y1 - top, x0 - left : x1 - left]
         mask[y0:y1, x0:x1] = True
 
-    parent = None
+    # Global pixel position of the canvas's top-left corner at this zoom.
+    left = unit.ux * world.unit_size * world.tile_size - margin
+    top = unit.uy * world.unit_size * world.tile_size - margin
     parent_key = parent_unit(world, unit)
-    if parent_key is not None:
-        parent_pixels = read_unit(world, parent_key, read_tile)
-        half = px // 2
-        qx, qy = (unit.ux % 2) * half, (unit.uy % 2) * half
-        parent = parent_pixels[qy : qy + half, qx : qx + half].copy()
+    if parent_key is None:
+        parent = layout_render(world, unit.z - 1, left // 2, top // 2, canvas // 2, canvas // 2)
+    else:
+        parent = _parent_canvas(world, unit, parent_key, read_tile, known, mask)
 
     return UnitRequest(
         unit=unit,
@@ -170,9 +175,36 @@ def build_request(world: World, unit: UnitKey, read_tile: TileReader) -> UnitReq
         unit_px=px,
         margin=margin,
         parent=parent,
+        parent_is_layout=parent_key is None,
         known=known,
         known_mask=mask,
+        layout=class_map(world, unit.z, left, top, canvas, canvas),
     )
+
+
+def _parent_canvas(
+    world: World,
+    unit: UnitKey,
+    parent_key: UnitKey,
+    read_tile: TileReader,
+    known: np.ndarray,
+    mask: np.ndarray,
+) -> np.ndarray:
+    """The canvas at half resolution: parent quadrant, known neighbours in the margin."""
+    px = unit_px(world, unit)
+    half, margin_half = px // 2, world.canvas_margin // 2
+    parent_pixels = read_unit(world, parent_key, read_tile)
+    qx, qy = (unit.ux % 2) * half, (unit.uy % 2) * half
+    quadrant = parent_pixels[qy : qy + half, qx : qx + half]
+    canvas = np.pad(
+        quadrant, ((margin_half, margin_half), (margin_half, margin_half), (0, 0)), mode="edge"
+    ).astype(np.float32)
+    size = canvas.shape[0]
+    known_half = known.astype(np.float32).reshape(size, 2, size, 2, 3).mean((1, 3))
+    known_here = mask.reshape(size, 2, size, 2).all((1, 3))
+    known_here[margin_half : margin_half + half, margin_half : margin_half + half] = False
+    canvas[known_here] = known_half[known_here]
+    return np.round(canvas).astype(np.uint8)
 
 
 def finish_canvas(request: UnitRequest, canvas: np.ndarray) -> np.ndarray:

@@ -23,13 +23,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 import redis
 
 from worker import metrics
-from worker.engine import build_request, finish_canvas, plan
 from worker.generators import Generator, load_generator
-from worker.png import decode_tile, encode_tile
+from worker.producer import UnitProducer
 from worker.protocol import (
     CONSUMER_GROUP,
     PRIORITY_ORDER,
@@ -42,7 +40,7 @@ from worker.protocol import (
 )
 from worker.settings import QueueSettings, RedisSettings, WorkerSettings
 from worker.store import TileStore
-from worker.units import UnitKey, unit_tiles
+from worker.units import UnitKey
 from worker.world import World, WorldCatalog
 
 log = logging.getLogger("synthtiles.worker")
@@ -109,6 +107,7 @@ class Worker:
         self._release = self.redis.register_script(_RELEASE_LUA)
         self._renew = self.redis.register_script(_RENEW_LUA)
         self._last_reclaim = 0.0
+        self.producer = UnitProducer(store, self.generator_for)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -317,15 +316,13 @@ class Worker:
     def produce(self, world: World, targets: Iterable[UnitKey]) -> int:
         """Generate ``targets`` and every missing dependency; returns units generated here."""
         made = 0
-        for wave in plan(world, targets, lambda unit: self.unit_exists(world, unit)):
+        for wave in self.producer.plan(world, targets):
             for start in range(0, len(wave), self.settings.batch_size):
                 made += self._generate_chunk(world, wave[start : start + self.settings.batch_size])
         return made
 
     def unit_exists(self, world: World, unit: UnitKey) -> bool:
-        # Tiles are written in row-major order, so the last one marks a complete unit.
-        x, y = unit_tiles(world, unit)[-1]
-        return self.store.exists(world.id, unit.z, x, y)
+        return self.producer.unit_exists(world, unit)
 
     def _acquire(self, unit: UnitKey) -> bool:
         key = self.keys.lease(unit)
@@ -368,33 +365,15 @@ class Worker:
                 return self._generate_chunk(world, [unit])
             time.sleep(0.05)
 
-    def _read_tile(self, world: World):
-        def read(z: int, x: int, y: int) -> np.ndarray:
-            data = self.store.get(world.id, z, x, y)
-            if data is None:
-                raise RuntimeError(
-                    f"dependency tile {world.id}/{z}/{x}/{y} is missing from the store"
-                )
-            return decode_tile(data)
-
-        return read
-
     def _generate_owned(self, world: World, units: list[UnitKey]) -> None:
         started = time.perf_counter()
-        generator = self.generator_for(world)
-        read_tile = self._read_tile(world)
-        requests = [build_request(world, unit, read_tile) for unit in units]
-        canvases = generator.generate(requests)
-        if len(canvases) != len(requests):
-            raise RuntimeError(
-                f"generator returned {len(canvases)} canvases for {len(requests)} units"
-            )
+        stored = self.producer.generate(world, units)
         pipe = self.redis.pipeline(transaction=False)
-        for request, canvas in zip(requests, canvases, strict=True):
-            self._store_unit(
-                world, generator.model_id, request.unit, finish_canvas(request, canvas), pipe
-            )
-        for unit in units:
+        for unit, tiles in stored.items():
+            for z, x, y, png in tiles:
+                key = self.keys.tile(world.id, world.model, z, x, y)
+                pipe.hset(key, mapping={"png": png, "etag": etag_of(png)})
+                pipe.expire(key, self.redis_settings.cache_ttl_s)
             pipe.delete(self.keys.job(unit))
             pipe.publish(self.keys.done_channel, done_message(unit, ok=True))
             if self.queue.record_generations:
@@ -403,20 +382,6 @@ class Worker:
         metrics.UNITS_GENERATED.labels(world.id).inc(len(units))
         metrics.BATCH_SIZE.observe(len(units))
         metrics.GENERATION_SECONDS.observe(time.perf_counter() - started)
-
-    def _store_unit(
-        self, world: World, model_id: str, unit: UnitKey, pixels: np.ndarray, pipe
-    ) -> None:
-        size = world.tile_size
-        m = world.unit_size
-        for x, y in unit_tiles(world, unit):
-            ox, oy = (x - unit.ux * m) * size, (y - unit.uy * m) * size
-            png = encode_tile(pixels[oy : oy + size, ox : ox + size], world, model_id, unit.z, x, y)
-            if not self.store.put_if_absent(world.id, unit.z, x, y, png):
-                png = self.store.get(world.id, unit.z, x, y) or png  # the stored tile is the truth
-            key = self.keys.tile(world.id, world.model, unit.z, x, y)
-            pipe.hset(key, mapping={"png": png, "etag": etag_of(png)})
-            pipe.expire(key, self.redis_settings.cache_ttl_s)
 
     # ---------------------------------------------------------------- job outcomes
 

@@ -46,6 +46,13 @@ class World(BaseModel):
             raise ValueError("tile_size must be 256 or 512")
         return value
 
+    @field_validator("canvas_margin")
+    @classmethod
+    def _margin_even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("canvas_margin must be even (the parent canvas is half resolution)")
+        return value
+
     @field_validator("unit_size")
     @classmethod
     def _unit_size_power_of_two(cls, value: int) -> int:

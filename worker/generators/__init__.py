@@ -1,21 +1,31 @@
-"""Generator factory: the generator for a world's model NAME@VERSION."""
+"""Generator factory: the generator for a world's model NAME@VERSION.
+
+``procedural@0.1.0`` is built in; every other id is looked up in the model registry
+(verified against its manifest before loading).
+"""
 
 from __future__ import annotations
 
 from worker.generators.base import Generator
 from worker.settings import WorkerSettings
 
-BUILTIN_MODELS = ("procedural@0.1.0",)
+PROCEDURAL = "procedural@0.1.0"
 
 
 def load_generator(model: str, settings: WorkerSettings) -> Generator:
-    if model == "procedural@0.1.0":
+    if model == PROCEDURAL:
         from worker.generators.procedural import ProceduralGenerator
 
         return ProceduralGenerator(device=settings.device, delay_s=settings.procedural_delay_s)
-    raise LookupError(
-        f"model {model!r} is not available; built-in models: {', '.join(BUILTIN_MODELS)}"
-    )
+    from model_store.registry import ModelError, ModelRegistry, load_model
+    from worker.generators.diffusion import DiffusionGenerator
+
+    registry = ModelRegistry.from_settings(settings.models_dir)
+    try:
+        loaded = load_model(registry, model, settings.device)
+    except ModelError as exc:
+        raise LookupError(f"model {model!r} is not available: {exc}") from exc
+    return DiffusionGenerator(loaded, settings.device, settings.sampling_steps)
 
 
-__all__ = ["BUILTIN_MODELS", "Generator", "load_generator"]
+__all__ = ["PROCEDURAL", "Generator", "load_generator"]

@@ -15,9 +15,6 @@ from PIL import Image, ImageFilter
 
 from worker.engine import UnitRequest
 
-# Earth-like base colours for the coarsest zoom (forest, cropland, scrub, bare soil).
-PALETTE = np.array([[54, 77, 45], [120, 128, 70], [140, 125, 95], [170, 150, 115]], np.float32)
-
 
 class ProceduralGenerator:
     model_id = "procedural@0.1.0"
@@ -34,12 +31,9 @@ class ProceduralGenerator:
     def _one(self, request: UnitRequest) -> np.ndarray:
         rng = np.random.default_rng(request.seed)
         size = request.canvas_px
-        if request.parent is not None:
-            base = _upsample_onto_canvas(request.parent, request.unit_px, request.margin)
-        else:
-            weights = _smooth_noise(rng, size, 4, len(PALETTE))
-            weights = np.exp(4 * weights) / np.exp(4 * weights).sum(-1, keepdims=True)
-            base = weights @ PALETTE
+        base = np.asarray(
+            Image.fromarray(request.parent).resize((size, size), Image.BILINEAR), np.float32
+        )
         detail = _smooth_noise(rng, size, 32, 1) * 18 + rng.normal(0, 4, (size, size, 1))
         canvas = base + detail
         if request.known_mask.any():
@@ -55,11 +49,6 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int, channels: int
         for c in range(channels)
     ]
     return np.stack(planes, -1) / 127.5 - 1.0
-
-
-def _upsample_onto_canvas(parent: np.ndarray, unit_px: int, margin: int) -> np.ndarray:
-    up = np.asarray(Image.fromarray(parent).resize((unit_px, unit_px), Image.BILINEAR), np.float32)
-    return np.pad(up, ((margin, margin), (margin, margin), (0, 0)), mode="edge")
 
 
 def _blend_towards_known(canvas: np.ndarray, request: UnitRequest) -> np.ndarray:

@@ -1,0 +1,71 @@
+"""Few-step DDIM sampling of the super-resolution residual, with neighbour inpainting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from diffusers import DDIMScheduler, UNet2DModel
+
+from model_store.conditioning import condition, match_parent, upsample_parent
+
+
+@dataclass
+class SamplingInputs:
+    """One batch on one canvas size; every tensor in [-1, 1] unless said otherwise."""
+
+    parent_half: torch.Tensor  # (B, 3, S/2, S/2): parent area at its own resolution
+    known: torch.Tensor  # (B, 3, S, S) known RGB, anything where mask == 0
+    mask: torch.Tensor  # (B, 1, S, S) 1 where known
+    class_map: torch.Tensor  # (B, S, S) int
+    scale: torch.Tensor  # (B,)
+    seeds: Sequence[int]  # one noise seed per item: noise never depends on batch-mates
+
+
+@torch.no_grad()
+def sample(
+    unet: UNet2DModel,
+    scheduler: DDIMScheduler,
+    inputs: SamplingInputs,
+    steps: int,
+    residual_scale: float,
+) -> torch.Tensor:
+    """(B, 3, S, S) images in [-1, 1]."""
+    device = next(unet.parameters()).device
+    size = inputs.known.shape[-1]
+    parent_half = inputs.parent_half.to(device)
+    parent_up = upsample_parent(parent_half, size)
+    mask = inputs.mask.to(device)
+    known_residual = (inputs.known.to(device) - parent_up) * residual_scale
+    cond = condition(
+        parent_up,
+        inputs.known.to(device),
+        mask,
+        inputs.class_map.to(device),
+        inputs.scale.to(device),
+        residual_scale,
+    )
+
+    # Per-item generators: the same item gets the same noise whatever it is batched with.
+    noise, known_noise = [], []
+    for seed in inputs.seeds:
+        generator = torch.Generator().manual_seed(int(seed))
+        noise.append(torch.randn((3, size, size), generator=generator))
+        known_noise.append(torch.randn((3, size, size), generator=generator))
+    x = torch.stack(noise).to(device) * scheduler.init_noise_sigma
+    known_noise_t = torch.stack(known_noise).to(device)
+
+    scheduler.set_timesteps(steps, device=device)
+    timesteps = scheduler.timesteps
+    for index, t in enumerate(timesteps):
+        if mask.any():
+            # Known pixels enter at the current noise level (RePaint-style replacement).
+            noised_known = scheduler.add_noise(known_residual, known_noise_t, t.reshape(1))
+            x = mask * noised_known + (1 - mask) * x
+        velocity = unet(torch.cat([x, cond], 1), t).sample
+        x = scheduler.step(velocity, t, x, eta=0.0).prev_sample
+        if index == len(timesteps) - 1:
+            break
+    image = parent_up + x / residual_scale
+    return match_parent(image, parent_half).clamp(-1, 1)

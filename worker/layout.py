@@ -1,0 +1,126 @@
+"""The procedural layout: a world's land-cover class map as a function of position (DESIGN §4).
+
+Every field is hashed value noise evaluated at a point's Web-Mercator position (u, v in
+[0, 1)), never at pixel indices, so the map is continuous and the same at every zoom:
+zooming in refines it and never moves a coastline. Classes come from thresholds on an
+elevation field (water below sea level), a moisture field (bare / grassland / cropland /
+forest) and a town field (sparse clusters; a few grow into cities).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model_store.classes import CLASS_COLOURS, CLASS_INDEX, CLASSES
+from worker.world import World
+
+EARTH_KM = 40_075.0
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+# Mean colours of each class in the training imagery (FlightGear textures): the stand-in
+# parent at min_zoom is drawn in these, then refined by the model.
+CLASS_BASE_COLOURS = np.array(
+    [
+        (34, 62, 76),  # water
+        (38, 58, 28),  # forest
+        (104, 106, 68),  # cropland
+        (92, 94, 64),  # grassland
+        (160, 140, 110),  # bare
+        (110, 108, 100),  # urban
+    ],
+    np.float32,
+)
+
+
+def _hash(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 of (ix, iy, seed) -> uniform floats in [0, 1)."""
+    with np.errstate(over="ignore"):
+        h = (
+            ix.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+            ^ iy.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+            ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
+        )
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9) & _M64
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB) & _M64
+        h = h ^ (h >> np.uint64(31))
+    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def value_noise(u: np.ndarray, v: np.ndarray, cells: float, seed: int) -> np.ndarray:
+    """Smooth noise in [0, 1] with ``cells`` lattice cells across the whole world."""
+    x, y = u * cells, v * cells
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = x - x0, y - y0
+    sx, sy = fx * fx * (3 - 2 * fx), fy * fy * (3 - 2 * fy)
+    ix, iy = x0.astype(np.int64), y0.astype(np.int64)
+    a = _hash(ix, iy, seed)
+    b = _hash(ix + 1, iy, seed)
+    c = _hash(ix, iy + 1, seed)
+    d = _hash(ix + 1, iy + 1, seed)
+    return (a * (1 - sx) + b * sx) * (1 - sy) + (c * (1 - sx) + d * sx) * sy
+
+
+def fractal_noise(
+    u: np.ndarray, v: np.ndarray, feature_km: float, octaves: int, seed: int
+) -> np.ndarray:
+    total, amplitude, norm = np.zeros_like(u), 1.0, 0.0
+    cells = EARTH_KM / feature_km
+    for octave in range(octaves):
+        total += amplitude * value_noise(u, v, cells * 2**octave, seed + 7919 * octave)
+        norm += amplitude
+        amplitude *= 0.5
+    return total / norm
+
+
+def mercator_grid(
+    world: World, z: int, px: int, py: int, width: int, height: int, step: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """(u, v) at pixel centres of a region given in global pixel coordinates at zoom z."""
+    world_px = float(world.tile_size * 2**z)
+    xs = (px + (np.arange(0, width, step) + 0.5 * step)) / world_px
+    ys = (py + (np.arange(0, height, step) + 0.5 * step)) / world_px
+    return np.meshgrid(xs, ys)
+
+
+def class_map_at(world: World, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    seed = world.seed
+    elevation = fractal_noise(u, v, 60.0, 7, seed + 1)
+    moisture = fractal_noise(u, v, 25.0, 6, seed + 2)
+    towns = fractal_noise(u, v, 3.0, 4, seed + 3)
+    cities = fractal_noise(u, v, 40.0, 3, seed + 4)
+    classes = np.full(u.shape, CLASS_INDEX["grassland"], np.uint8)
+    classes[moisture < 0.42] = CLASS_INDEX["bare"]
+    classes[(moisture >= 0.5) & (moisture < 0.58)] = CLASS_INDEX["cropland"]
+    classes[moisture >= 0.58] = CLASS_INDEX["forest"]
+    # Towns: small dense clusters; where the slow "city" field is high they merge into cities.
+    town_threshold = 0.72 - 0.25 * np.clip(cities - 0.55, 0, 1)
+    classes[(towns > town_threshold) & (elevation >= 0.45)] = CLASS_INDEX["urban"]
+    classes[elevation < 0.42] = CLASS_INDEX["water"]
+    return classes
+
+
+def class_map(world: World, z: int, px: int, py: int, width: int, height: int) -> np.ndarray:
+    """(height, width) class indices of a region in global pixel coordinates at zoom z."""
+    u, v = mercator_grid(world, z, px, py, width, height)
+    return class_map_at(world, u, v)
+
+
+def layout_render(world: World, z: int, px: int, py: int, width: int, height: int) -> np.ndarray:
+    """(height, width, 3) uint8: class colours plus position-based texture noise, the coarse
+    picture that the model refines at min_zoom."""
+    u, v = mercator_grid(world, z, px, py, width, height)
+    classes = class_map_at(world, u, v)
+    colours = CLASS_BASE_COLOURS[classes]
+    # Blend class edges a little so shores and field edges are not aliased steps.
+    brightness = fractal_noise(u, v, 1.5, 5, world.seed + 5) - 0.5
+    tint = fractal_noise(u, v, 8.0, 3, world.seed + 6) - 0.5
+    colours = colours * (1 + 0.35 * brightness[..., None]) + 12 * tint[..., None]
+    return np.clip(colours, 0, 255).astype(np.uint8)
+
+
+def layout_debug_image(world: World, z: int, x: int, y: int) -> np.ndarray:
+    """A colour-coded tile of the class map, for /worlds/{world}/layout/{z}/{x}/{y}.png."""
+    size = world.tile_size
+    classes = class_map(world, z, x * size, y * size, size, size)
+    palette = np.array([CLASS_COLOURS[name] for name in CLASSES], np.uint8)
+    return palette[classes]

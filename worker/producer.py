@@ -1,0 +1,90 @@
+"""Making units: conditioning -> generator -> tiles in the durable store. No Redis here.
+
+The worker adds the distributed parts (leases, cache, notifications) around this; the
+evaluation commands use it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from worker.engine import build_request, finish_canvas, plan
+from worker.generators.base import Generator
+from worker.png import decode_tile, encode_tile
+from worker.store import TileStore
+from worker.units import UnitKey, unit_tiles
+from worker.world import World
+
+StoredTile = tuple[int, int, int, bytes]  # z, x, y, png
+
+
+class UnitProducer:
+    def __init__(self, store: TileStore, generator_for: Callable[[World], Generator]) -> None:
+        self.store = store
+        self.generator_for = generator_for
+
+    def unit_exists(self, world: World, unit: UnitKey) -> bool:
+        # Tiles are written in row-major order, so the last one marks a complete unit.
+        x, y = unit_tiles(world, unit)[-1]
+        return self.store.exists(world.id, unit.z, x, y)
+
+    def plan(self, world: World, targets: Iterable[UnitKey]) -> list[list[UnitKey]]:
+        return plan(world, targets, lambda unit: self.unit_exists(world, unit))
+
+    def read_tile(self, world: World) -> Callable[[int, int, int], np.ndarray]:
+        def read(z: int, x: int, y: int) -> np.ndarray:
+            data = self.store.get(world.id, z, x, y)
+            if data is None:
+                raise RuntimeError(
+                    f"dependency tile {world.id}/{z}/{x}/{y} is missing from the store"
+                )
+            return decode_tile(data)
+
+        return read
+
+    def generate(self, world: World, units: list[UnitKey]) -> dict[UnitKey, list[StoredTile]]:
+        """Generate ``units`` (their dependencies must exist) and store their tiles."""
+        generator = self.generator_for(world)
+        read_tile = self.read_tile(world)
+        requests = [build_request(world, unit, read_tile) for unit in units]
+        canvases = generator.generate(requests)
+        if len(canvases) != len(requests):
+            raise RuntimeError(
+                f"generator returned {len(canvases)} canvases for {len(requests)} units"
+            )
+        return {
+            request.unit: self.store_unit(
+                world, generator.model_id, request.unit, finish_canvas(request, canvas)
+            )
+            for request, canvas in zip(requests, canvases, strict=True)
+        }
+
+    def store_unit(
+        self, world: World, model_id: str, unit: UnitKey, pixels: np.ndarray
+    ) -> list[StoredTile]:
+        size, m = world.tile_size, world.unit_size
+        stored = []
+        for x, y in unit_tiles(world, unit):
+            ox, oy = (x - unit.ux * m) * size, (y - unit.uy * m) * size
+            png = encode_tile(pixels[oy : oy + size, ox : ox + size], world, model_id, unit.z, x, y)
+            if not self.store.put_if_absent(world.id, unit.z, x, y, png):
+                png = self.store.get(world.id, unit.z, x, y) or png  # the stored tile is the truth
+            stored.append((unit.z, x, y, png))
+        return stored
+
+    def produce(
+        self, world: World, targets: Iterable[UnitKey], batch_size: int = 8
+    ) -> list[UnitKey]:
+        """Generate ``targets`` and every missing dependency in order; returns what was made."""
+        made: list[UnitKey] = []
+        for wave in self.plan(world, targets):
+            for start in range(0, len(wave), batch_size):
+                chunk = [
+                    u for u in wave[start : start + batch_size] if not self.unit_exists(world, u)
+                ]
+                if chunk:
+                    self.generate(world, chunk)
+                    made.extend(chunk)
+        return made
