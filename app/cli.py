@@ -177,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker_cmd = commands.add_parser("worker", help="run one generation worker")
     worker_cmd.add_argument("--id", default=None, help="consumer name (default: host-pid-random)")
     worker_cmd.set_defaults(handler=worker)
+
+    from model_store.cli import add_commands
+
+    add_commands(commands)
     return parser
 
 

@@ -1,0 +1,168 @@
+"""`synthtiles eval model`: realism (KID, FID) against held-out imagery, histogram validity,
+a per-class breakdown and a sample mosaic per class.
+
+Generated tiles come from the world cascade itself (layout render at min_zoom, then two
+refinements), at the resolution of the training imagery: an evaluation world with
+min_zoom 14 sampled at zoom 16 (about 2.4 m/px), compared with 256-px crops of the
+held-out textures at their native resolution.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from model_store.chips import IMAGE_SUFFIXES, load_labels, read_rgb
+from model_store.classes import CLASSES
+from model_store.evaluation import HistogramRanges, InceptionFeatures, fid, kid
+
+EVAL_ZOOM = 16
+TILE = 256
+
+
+def random_crops(
+    folder: Path, n: int, labels: dict[str, str], seed: int
+) -> tuple[np.ndarray, list[str]]:
+    """n random 256-px crops, spread evenly over the folder's images."""
+    rng = np.random.default_rng(seed)
+    images = [
+        (p, read_rgb(p)) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    images = [(p, a) for p, a in images if min(a.shape[:2]) >= TILE]
+    crops, classes = [], []
+    for index in range(n):
+        path, array = images[index % len(images)]
+        top = rng.integers(0, array.shape[0] - TILE + 1)
+        left = rng.integers(0, array.shape[1] - TILE + 1)
+        crops.append(array[top : top + TILE, left : left + TILE])
+        classes.append(labels.get(path.name, "unknown"))
+    return np.stack(crops), classes
+
+
+def one_chip_per_image(folder: Path) -> np.ndarray:
+    """The centre 256-px chip of every image (the histogram ranges' sample, as in DESIGN §6)."""
+    chips = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        array = read_rgb(path)
+        if min(array.shape[:2]) < TILE:
+            continue
+        top, left = (array.shape[0] - TILE) // 2, (array.shape[1] - TILE) // 2
+        chips.append(array[top : top + TILE, left : left + TILE])
+    return np.stack(chips)
+
+
+def generate_tiles(model_id: str, n: int, models_dir: Path | None) -> tuple[np.ndarray, list[str]]:
+    from worker.evaluation import Region, generate_region, read_mosaic
+    from worker.layout import class_map
+    from worker.settings import WorkerSettings
+    from worker.world import DEFAULT_WORLD
+
+    world = DEFAULT_WORLD.model_copy(
+        update={
+            "id": "model-eval",
+            "model": model_id,
+            "min_zoom": EVAL_ZOOM - 2,
+            "max_zoom": EVAL_ZOOM,
+        }
+    )
+    side = int(np.ceil(np.sqrt(n)))
+    min_x, min_y, _, _ = world.tile_range(EVAL_ZOOM)
+    region = Region(EVAL_ZOOM, min_x + 64, min_y + 64, side, side)
+    settings = WorkerSettings(models_dir=models_dir)
+    with tempfile.TemporaryDirectory(prefix="synthtiles-model-eval-") as tmp:
+        started = time.perf_counter()
+        made = generate_region(world, Path(tmp), region, "row-major", 1, settings)
+        print(
+            f"generated {side * side} tiles ({made} units) in {time.perf_counter() - started:.0f} s"
+        )
+        mosaic = read_mosaic(world, Path(tmp), region)
+    tiles, classes = [], []
+    for x, y in region.tiles()[:n]:
+        ox, oy = (x - region.x0) * TILE, (y - region.y0) * TILE
+        tiles.append(mosaic[oy : oy + TILE, ox : ox + TILE])
+        layout = class_map(world, EVAL_ZOOM, x * TILE, y * TILE, TILE, TILE)
+        classes.append(CLASSES[int(np.bincount(layout.ravel(), minlength=len(CLASSES)).argmax())])
+    return np.stack(tiles), classes
+
+
+def save_mosaic(tiles: np.ndarray, path: Path, side: int = 4) -> None:
+    count = min(len(tiles), side * side)
+    columns = min(side, count)
+    rows = int(np.ceil(count / columns))
+    mosaic = np.zeros((rows * TILE, columns * TILE, 3), np.uint8)
+    for index in range(count):
+        r, c = divmod(index, columns)
+        mosaic[r * TILE : (r + 1) * TILE, c * TILE : (c + 1) * TILE] = tiles[index]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(mosaic).save(path)
+
+
+def evaluate_model(args: argparse.Namespace) -> int:
+    from model_store.registry import ModelRegistry
+
+    labels = load_labels(args.holdout, args.labels, None) if args.labels else {}
+    generated, generated_classes = generate_tiles(args.model, args.n, args.models_dir)
+    held_out, held_classes = random_crops(args.holdout, len(generated), labels, seed=1)
+    training, _ = random_crops(args.train_data, len(generated), labels, seed=2)
+
+    features = InceptionFeatures()
+    f_gen, f_held, f_train = features(generated), features(held_out), features(training)
+    kid_gen, kid_gen_std = kid(f_gen, f_held)
+    kid_floor, kid_floor_std = kid(f_train, f_held)
+    fid_gen, fid_floor = fid(f_gen, f_held), fid(f_train, f_held)
+    ranges = HistogramRanges.from_chips(one_chip_per_image(args.train_data))
+    valid = ranges.valid(generated)
+
+    n = len(generated)
+    print(f"model {args.model}: n = {n} generated tiles vs {n} held-out crops (z{EVAL_ZOOM})")
+    print(f"  KID generated/held-out: {kid_gen:.4f} ± {kid_gen_std:.4f}")
+    print(f"  KID training/held-out (floor): {kid_floor:.4f} ± {kid_floor_std:.4f}")
+    print(f"  KID ratio: {kid_gen / max(kid_floor, 1e-9):.2f} (target <= 2)")
+    print(f"  FID generated/held-out: {fid_gen:.1f}; floor: {fid_floor:.1f}")
+    print(
+        f"  histogram ranges R {ranges.low[0]:.0f}-{ranges.high[0]:.0f}, "
+        f"G {ranges.low[1]:.0f}-{ranges.high[1]:.0f}, B {ranges.low[2]:.0f}-{ranges.high[2]:.0f}"
+    )
+    print(f"  histogram validity: {valid.mean() * 100:.1f} % (target >= 99 %)")
+    per_class = {}
+    for cls in CLASSES:
+        gen_idx = [i for i, c in enumerate(generated_classes) if c == cls]
+        held_idx = [i for i, c in enumerate(held_classes) if c == cls]
+        entry = {
+            "generated": len(gen_idx),
+            "validity": float(valid[gen_idx].mean()) if gen_idx else None,
+        }
+        if len(gen_idx) >= 10 and len(held_idx) >= 10:
+            entry["kid"] = kid(
+                f_gen[gen_idx], f_held[held_idx], subset_size=min(len(gen_idx), len(held_idx), 100)
+            )[0]
+        per_class[cls] = entry
+        if gen_idx:
+            save_mosaic(generated[gen_idx], args.out / f"class-{cls}.png")
+        kid_text = f", KID {entry['kid']:.4f}" if "kid" in entry else ""
+        validity = f"{entry['validity'] * 100:.0f} %" if gen_idx else "-"
+        print(f"  {cls:<10} {len(gen_idx):4d} tiles, validity {validity}{kid_text}")
+    metrics = {
+        "n": n,
+        "kid": kid_gen,
+        "kid_std": kid_gen_std,
+        "kid_floor": kid_floor,
+        "fid": fid_gen,
+        "fid_floor": fid_floor,
+        "histogram_validity": float(valid.mean()),
+        "histogram_ranges": {"low": list(ranges.low), "high": list(ranges.high)},
+        "per_class": per_class,
+        "eval_zoom": EVAL_ZOOM,
+    }
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if args.record:
+        ModelRegistry.from_settings(args.models_dir).update_metrics(args.model, metrics)
+    return 0

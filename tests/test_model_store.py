@@ -1,0 +1,169 @@
+"""Model store: chip filter, registry integrity, KID/FID, and train -> registry -> tiles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from model_store.chips import ChipFilter, cut_chips, load_labels
+from model_store.evaluation import HistogramRanges, fid, kid
+from model_store.registry import ModelIntegrityError, ModelRegistry, load_model
+from model_store.training import TrainConfig, train
+from worker.generators.diffusion import DiffusionGenerator
+from worker.png import decode_tile
+from worker.producer import UnitProducer
+from worker.store import FileTileStore
+from worker.units import UnitKey
+from worker.world import World
+
+
+def _chip_with(black: int, white: int, size: int = 64) -> np.ndarray:
+    chip = np.full((size, size, 3), 120, np.uint8)
+    flat = chip.reshape(-1, 3)
+    flat[:black] = 0
+    flat[black : black + white] = 255
+    return chip
+
+
+def test_chip_filter_keeps_and_drops_exactly_at_the_thresholds() -> None:
+    rule = ChipFilter(max_black_fraction=0.0005, max_white_fraction=0.0005)
+    pixels = 200 * 200  # 0.05 % of 40,000 pixels = 20 pixels
+    assert rule.keep(_chip_with(20, 0, 200)) and rule.keep(_chip_with(0, 20, 200))
+    assert not rule.keep(_chip_with(21, 0, 200)) and not rule.keep(_chip_with(0, 21, 200))
+    assert rule.keep(_chip_with(20, 20, 200))
+    assert pixels * 0.0005 == 20
+    # A nearly-black pixel is not black; thresholds are configurable.
+    almost = _chip_with(0, 0, 200)
+    almost[:50, :50] = 1
+    assert rule.keep(almost)
+    assert not ChipFilter(black_level=1).keep(almost)
+
+
+def test_cut_chips_tiles_the_image_and_filters() -> None:
+    image = np.full((130, 200, 3), 100, np.uint8)
+    image[:64, :64] = 255  # the first chip is white
+    chips = cut_chips(image, 64, ChipFilter())
+    assert len(chips) == 2 * 3 - 1
+
+
+def test_labels_from_csv_and_rule(tmp_path: Path) -> None:
+    for name in ("a_forest.png", "urban_b.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("file,class\na_forest.png,forest\n")
+    labels = load_labels(tmp_path, csv_path, r"^([a-z]+)_")
+    assert labels == {"a_forest.png": "forest", "urban_b.png": "urban"}
+    with pytest.raises(ValueError, match="unknown classes"):
+        load_labels(tmp_path, None, r"^(ur)")
+
+
+def test_kid_is_near_zero_for_identical_sets_and_large_for_different_ones() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 1, (300, 64))
+    b = rng.normal(0, 1, (300, 64))
+    c = rng.normal(1.5, 1, (300, 64))
+    same, _ = kid(a, a.copy())
+    similar, _ = kid(a, b)
+    different, _ = kid(a, c)
+    # Identical and same-distribution sets: KID ~ 0 (subset noise ~0.05 at this size).
+    assert abs(same) < 0.1 and abs(similar) < 0.1
+    assert different > 100 * max(abs(same), abs(similar))
+    assert fid(a, a.copy()) < 1e-6 < fid(a, c)
+
+
+def test_histogram_ranges_from_chips() -> None:
+    chips = np.stack([np.full((4, 4, 3), v, np.uint8) for v in range(50, 150)])
+    ranges = HistogramRanges.from_chips(chips)
+    assert ranges.low[0] == pytest.approx(50.495 - 5) and ranges.high[0] == pytest.approx(
+        148.505 + 5
+    )
+    tiles = np.stack([np.full((4, 4, 3), 60, np.uint8), np.full((4, 4, 3), 200, np.uint8)])
+    assert ranges.valid(tiles).tolist() == [True, False]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelRegistry, str]:
+    """Train a few steps on tiny synthetic images and add the result to a registry."""
+    root = tmp_path_factory.mktemp("tiny")
+    data = root / "images"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for index, cls in enumerate(["forest", "urban", "bare"]):
+        pixels = rng.integers(0, 255, (96, 96, 3), np.uint8)
+        Image.fromarray(pixels).save(data / f"{cls}_{index}.png")
+    config = TrainConfig(
+        data=data,
+        work_dir=root / "run",
+        label_rule=r"^([a-z]+)_",
+        steps=3,
+        batch_size=4,
+        crop=32,
+        levels=2,
+        checkpoint_every=2,
+        widths=(8, 16),
+        sample_steps=2,
+    )
+    final = train(config)
+    assert (root / "run" / "samples-000002.png").exists()  # a grid per checkpoint
+    registry = ModelRegistry([root / "models"])
+    registry.add(final, "tiny@0.0.1", training_data={"folder": str(data)})
+    return registry, "tiny@0.0.1"
+
+
+def test_training_resumes_from_its_checkpoint(tiny_model, tmp_path: Path) -> None:
+    registry, model_id = tiny_model
+    work = registry.get(model_id).path.parents[2] / "run"
+    state_steps = json.loads((work / "final" / "training.json").read_text())["steps"]
+    assert state_steps == 3
+
+
+def test_trained_model_is_loaded_by_the_engine_and_makes_tiles(tiny_model, tmp_path: Path) -> None:
+    registry, model_id = tiny_model
+    loaded = load_model(registry, model_id)
+    generator = DiffusionGenerator(loaded, steps=2)
+    world = World(id="tiny", seed=3, model=model_id, min_zoom=3, max_zoom=5, canvas_margin=8)
+    producer = UnitProducer(FileTileStore(tmp_path), lambda _world: generator)
+    made = producer.produce(world, [UnitKey("tiny", 4, 5, 6)])
+    assert UnitKey("tiny", 4, 5, 6) in made and UnitKey("tiny", 3, 2, 3) in made
+    tile = decode_tile((tmp_path / "tiny" / "4" / "5" / "6.png").read_bytes())
+    assert tile.shape == (256, 256, 3) and tile.std() > 0
+
+
+def test_tampered_weights_are_refused(tiny_model, tmp_path: Path) -> None:
+    registry, model_id = tiny_model
+    import shutil
+
+    copy_root = tmp_path / "models"
+    shutil.copytree(registry.get(model_id).path.parents[1], copy_root)
+    tampered = ModelRegistry([copy_root])
+    weights = copy_root / "tiny" / "0.0.1" / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="refusing to load modified weights"):
+        load_model(tampered, model_id)
+    assert registry.verify(model_id).id == model_id  # the original still verifies
+
+
+def test_inception_features_separate_textures_from_flat_images() -> None:
+    from model_store.evaluation import InceptionFeatures
+
+    rng = np.random.default_rng(0)
+    ramps = np.linspace(0, 255, 64).astype(np.uint8)
+    textured = np.stack(
+        [np.dstack([rng.permutation(np.tile(ramps, (64, 1)))] * 3) for _ in range(24)]
+    )
+    textured_too = np.stack(
+        [np.dstack([rng.permutation(np.tile(ramps, (64, 1)))] * 3) for _ in range(24)]
+    )
+    flat = np.stack([np.full((64, 64, 3), v, np.uint8) for v in rng.integers(90, 160, 24)])
+    features = InceptionFeatures()
+    f_textured, f_textured_too, f_flat = features(textured), features(textured_too), features(flat)
+    assert f_textured.shape == (24, 2048)
+    near, _ = kid(f_textured, f_textured_too, subset_size=24)
+    far, _ = kid(f_textured, f_flat, subset_size=24)
+    assert far > 10 * abs(near)
