@@ -16,7 +16,7 @@ from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
 from app.middleware import RequestMetricsMiddleware
 from app.queue import JobQueue
-from app.routers import health, tilejson, tiles, viewer
+from app.routers import health, layout, tilejson, tiles, viewer
 from app.services import EXPOSED_HEADERS, Services
 from app.settings import ApiSettings
 from app.tile_service import TileService
@@ -82,7 +82,7 @@ def create_app(
     )
     install_error_handlers(app)
     # Order matters: the catch-all tile route comes last.
-    for router in (health.router, tilejson.router, viewer.router, tiles.router):
+    for router in (health.router, tilejson.router, viewer.router, layout.router, tiles.router):
         app.include_router(router)
     app.add_middleware(
         CORSMiddleware,

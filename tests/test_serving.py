@@ -6,9 +6,11 @@ import asyncio
 import io
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
+from model_store.classes import CLASS_COLOURS
 from tests.stack import WORLDS_FILE, Stack, metric_value
 from worker.protocol import etag_of
 from worker.world import WorldCatalog
@@ -179,6 +181,17 @@ def test_bad_requests_get_a_clear_4xx_and_no_job(
     assert message in body["error"]
     assert response.headers["cache-control"] == "no-store"
     assert stack.jobs_added() == jobs_before
+
+
+def test_layout_debug_layer(stack: Stack) -> None:
+    z, x, y = tile_at("testland", 6, 4)
+    response = httpx.get(f"{stack.base_url}/worlds/testland/layout/{z}/{x}/{y}.png", timeout=30)
+    assert response.status_code == 200
+    pixels = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
+    palette = {tuple(c) for c in CLASS_COLOURS.values()}
+    assert {tuple(p) for p in pixels.reshape(-1, 3)} <= palette
+    bad = httpx.get(f"{stack.base_url}/worlds/testland/layout/1/0/0.png", timeout=10)
+    assert bad.status_code == 404
 
 
 def test_wrong_method_is_405(stack: Stack) -> None:

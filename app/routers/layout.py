@@ -1,0 +1,39 @@
+"""The layout debug layer: the land-cover plan of a world, colour-coded, at any zoom."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from fastapi import APIRouter, Request, Response
+from PIL import Image
+
+from app.http_caching import TILE_CACHE_CONTROL
+from app.services import services
+from app.validation import parse_tile, resolve_world
+from worker.layout import layout_debug_image
+
+router = APIRouter(tags=["layout"])
+
+
+def _encode(world, z: int, x: int, y: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(layout_debug_image(world, z, x, y)).save(buffer, "PNG", optimize=False)
+    return buffer.getvalue()
+
+
+@router.api_route(
+    "/worlds/{world_id}/layout/{z}/{x}/{y_file}",
+    methods=["GET", "HEAD"],
+    response_class=Response,
+    summary="Colour-coded land-cover layout tile",
+)
+async def layout_tile(request: Request, world_id: str, z: str, x: str, y_file: str) -> Response:
+    world = resolve_world(services(request).catalog, world_id)
+    tz, tx, ty = parse_tile(world, z, x, y_file)
+    png = await asyncio.to_thread(_encode, world, tz, tx, ty)
+    headers = {"Cache-Control": TILE_CACHE_CONTROL}
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(png))
+        return Response(status_code=200, media_type="image/png", headers=headers)
+    return Response(png, media_type="image/png", headers=headers)
