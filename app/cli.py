@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 log = logging.getLogger("synthtiles")
 
@@ -68,6 +69,7 @@ def serve(args: argparse.Namespace) -> int:
     from worker.settings import RedisSettings
 
     embedded_redis = None
+    serve_info = None
     metrics_dir = None
     workers = None
     try:
@@ -77,6 +79,12 @@ def serve(args: argparse.Namespace) -> int:
             embedded_redis = EmbeddedRedis(RedisSettings().embedded_maxmemory)
             os.environ["SYNTHTILES_REDIS_URL"] = embedded_redis.start()
             log.info("started a private Redis at %s", os.environ["SYNTHTILES_REDIS_URL"])
+            from app.seeding import write_serve_info
+            from worker.settings import StoreSettings
+
+            serve_info = write_serve_info(
+                StoreSettings().store_root, os.environ["SYNTHTILES_REDIS_URL"]
+            )
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             metrics_dir = tempfile.mkdtemp(prefix="synthtiles-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -107,6 +115,8 @@ def serve(args: argparse.Namespace) -> int:
             workers.stop()
         if embedded_redis is not None:
             embedded_redis.stop()
+        if serve_info is not None:
+            serve_info.unlink(missing_ok=True)
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
@@ -152,6 +162,76 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def seed(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from app.seeding import Deployment, SeedError, parse_bbox, parse_zooms, tiles_in, units_for
+    from worker.units import unit_of_tile
+
+    try:
+        deployment = Deployment.connect()
+        world = deployment.world(args.world)
+        bbox = parse_bbox(args.bbox)
+        zooms = parse_zooms(args.zoom, world)
+        tiles_per_unit: dict = {}
+        for zoom in zooms:
+            for x, y in tiles_in(world, bbox, zoom):
+                unit = unit_of_tile(world, zoom, x, y)
+                tiles_per_unit[unit] = tiles_per_unit.get(unit, 0) + 1
+        units = units_for(world, bbox, zooms)
+    except SeedError as exc:
+        print(f"synthtiles seed: {exc}", file=sys.stderr)
+        return 2
+    total = sum(tiles_per_unit.values())
+    started = time.monotonic()
+    with tqdm(total=total, unit="tile", desc=f"seeding {world.id} z{args.zoom}") as progress:
+        made, skipped, failures = deployment.generate(
+            world,
+            units,
+            window=args.window,
+            on_done=lambda unit, ok: progress.update(tiles_per_unit.get(unit, 0)),
+        )
+    elapsed = time.monotonic() - started
+    print(
+        f"seeded {total} tiles of {world.id} at z{args.zoom} in {elapsed:.1f} s "
+        f"({total / max(elapsed, 1e-9):.1f} tiles/s): {made} units generated here, "
+        f"{skipped} already existed, {len(failures)} failed"
+    )
+    for failure in failures[:20]:
+        print(f"  failed: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from app.export import plan_export, write_cog
+    from app.seeding import Deployment, SeedError, parse_bbox
+    from app.settings import ApiSettings
+    from worker.png import decode_tile
+    from worker.protocol import Priority
+
+    try:
+        deployment = Deployment.connect()
+        world = deployment.world(args.world)
+        plan = plan_export(world, parse_bbox(args.bbox), args.zoom, ApiSettings().export_max_pixels)
+    except SeedError as exc:
+        print(f"synthtiles export: {exc}", file=sys.stderr)
+        return 2
+    made, skipped, failures = deployment.generate(world, plan.units(), Priority.INTERACTIVE)
+    if failures:
+        print(f"synthtiles export: {len(failures)} units failed: {failures[:5]}", file=sys.stderr)
+        return 1
+
+    def read_tile(z: int, x: int, y: int):
+        return decode_tile(deployment.store.get(world.id, z, x, y))
+
+    write_cog(plan, read_tile, args.output)
+    print(
+        f"wrote {args.output}: {plan.width}x{plan.height} px at z{plan.zoom}, EPSG:3857 "
+        f"({made} units generated, {skipped} already existed)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synthtiles", description="Synthetic satellite basemap tile server."
@@ -178,14 +258,39 @@ def build_parser() -> argparse.ArgumentParser:
     worker_cmd.add_argument("--id", default=None, help="consumer name (default: host-pid-random)")
     worker_cmd.set_defaults(handler=worker)
 
+    seed_cmd = commands.add_parser("seed", help="pre-generate an area at seeding priority")
+    seed_cmd.add_argument("--world", help="world id (default: the default world)")
+    seed_cmd.add_argument("--bbox", required=True, help="minlon,minlat,maxlon,maxlat")
+    seed_cmd.add_argument("--zoom", required=True, help="N or N-M, e.g. 10-14")
+    seed_cmd.add_argument("--window", type=int, default=64, help="jobs in flight at once")
+    seed_cmd.set_defaults(handler=seed)
+
+    export_cmd = commands.add_parser("export", help="bbox -> Cloud-Optimized GeoTIFF")
+    export_cmd.add_argument("--world", help="world id (default: the default world)")
+    export_cmd.add_argument("--bbox", required=True, help="minlon,minlat,maxlon,maxlat")
+    export_cmd.add_argument("--zoom", type=int, required=True)
+    export_cmd.add_argument("-o", "--output", type=Path, required=True)
+    export_cmd.set_defaults(handler=export)
+
     from model_store.cli import add_commands
 
     add_commands(commands)
     return parser
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """`--bbox -10,-8,0,0` would read as an option to argparse: pass it as `--bbox=...`."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] == "--bbox" and arg.startswith("-"):
+            joined[-1] = f"--bbox={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
     _configure_logging(args.log_level)
     return args.handler(args)
 

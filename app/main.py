@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from app.completion import CompletionHub
 from app.errors import install_error_handlers
@@ -16,7 +17,8 @@ from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
 from app.middleware import RequestMetricsMiddleware
 from app.queue import JobQueue
-from app.routers import health, layout, tilejson, tiles, viewer
+from app.routers import export, health, layout, tilejson, tiles, viewer
+from app.routers.viewer import STATIC_DIR
 from app.services import EXPOSED_HEADERS, Services
 from app.settings import ApiSettings
 from app.tile_service import TileService
@@ -81,8 +83,16 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Order matters: the catch-all tile route comes last.
-    for router in (health.router, tilejson.router, viewer.router, layout.router, tiles.router):
+    for router in (
+        health.router,
+        tilejson.router,
+        viewer.router,
+        layout.router,
+        export.router,
+        tiles.router,
+    ):
         app.include_router(router)
     app.add_middleware(
         CORSMiddleware,

@@ -17,7 +17,7 @@ from worker.settings import QueueSettings, RedisSettings
 from worker.store import TileStore
 from worker.world import WorldCatalog
 
-EXPOSED_HEADERS = ["ETag", "X-Synthtiles-Source", "Retry-After"]
+EXPOSED_HEADERS = ["ETag", "X-Synthtiles-Source", "X-Synthtiles-Pending", "Retry-After"]
 _EXPOSE = (b"access-control-expose-headers", ", ".join(EXPOSED_HEADERS).encode())
 
 

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
 import redis.asyncio as aioredis
+from PIL import Image
 
 from app import metrics
 from app.completion import CompletionHub
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
-from worker.protocol import Keys, etag_of
+from worker.layout import layout_render
+from worker.protocol import Keys, Priority, etag_of
 from worker.store import TileStore
-from worker.units import unit_of_tile
+from worker.units import UnitKey, unit_of_tile, unit_tiles
 from worker.world import World
 
 # While waiting, look at the cache this often in case a notification was missed
@@ -24,6 +29,7 @@ _POLL_INTERVAL_S = 1.0
 
 
 class TileSource(StrEnum):
+    PLACEHOLDER = "placeholder"
     MEMORY = "memory"
     CACHE = "cache"
     STORE = "store"
@@ -35,6 +41,26 @@ class Tile:
     png: bytes
     etag: str
     source: TileSource
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def placeholder_from_ancestor(png: bytes, depth: int, x: int, y: int, tile_size: int) -> bytes:
+    """The part of an ancestor tile that covers (x, y), upsampled to a whole tile."""
+    part = tile_size >> depth
+    left, top = (x % (1 << depth)) * part, (y % (1 << depth)) * part
+    with Image.open(io.BytesIO(png)) as image:
+        crop = image.convert("RGB").crop((left, top, left + max(part, 1), top + max(part, 1)))
+        return _png(np.asarray(crop.resize((tile_size, tile_size), Image.BILINEAR)))
+
+
+def placeholder_from_layout(world: World, z: int, x: int, y: int) -> bytes:
+    size = world.tile_size
+    return _png(layout_render(world, z, x * size, y * size, size, size))
 
 
 class GenerationTimeout(Exception):
@@ -102,6 +128,63 @@ class TileService:
         if tile is not None:
             return tile
         return await self._generate(world, z, x, y)
+
+    async def get_or_placeholder(self, world: World, z: int, x: int, y: int) -> Tile:
+        """The tile if it exists; else queue it and return its nearest generated ancestor,
+        cropped and upsampled (or the layout rendering), without waiting."""
+        tile = await self._existing(world, z, x, y)
+        if tile is not None:
+            self._memory.put((world.id, z, x, y), tile.png, tile.etag)
+            return tile
+        await self._queue.submit(unit_of_tile(world, z, x, y))
+        for depth in range(1, z - world.min_zoom + 1):
+            ancestor = await self._existing(world, z - depth, x >> depth, y >> depth)
+            if ancestor is not None:
+                png = await asyncio.to_thread(
+                    placeholder_from_ancestor, ancestor.png, depth, x, y, world.tile_size
+                )
+                return Tile(png, etag_of(png), TileSource.PLACEHOLDER)
+        png = await asyncio.to_thread(placeholder_from_layout, world, z, x, y)
+        return Tile(png, etag_of(png), TileSource.PLACEHOLDER)
+
+    async def ensure_units(
+        self,
+        world: World,
+        units: list[UnitKey],
+        priority: Priority,
+        timeout_s: float,
+        on_done: Callable[[], None] | None = None,
+        concurrency: int = 64,
+    ) -> None:
+        """Queue every missing unit and wait until all exist (GenerationTimeout/Failed)."""
+        deadline = time.perf_counter() + timeout_s
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(unit: UnitKey) -> None:
+            async with limit:
+                x, y = unit_tiles(world, unit)[-1]
+                with self._hub.waiter(str(unit)) as outcome:
+                    while not await asyncio.to_thread(self._store.exists, world.id, unit.z, x, y):
+                        await self._queue.submit(unit, priority)
+                        remaining = deadline - time.perf_counter()
+                        if remaining <= 0:
+                            raise GenerationTimeout(str(unit))
+                        try:
+                            result = await asyncio.wait_for(
+                                asyncio.shield(outcome), min(remaining, _POLL_INTERVAL_S)
+                            )
+                        except TimeoutError:
+                            continue
+                        if not result.ok:
+                            raise GenerationFailed(f"{unit}: {result.error}")
+                        await asyncio.sleep(0.01)
+            if on_done is not None:
+                on_done()
+
+        await asyncio.gather(*(one(unit) for unit in units))
+
+    async def _existing(self, world: World, z: int, x: int, y: int) -> Tile | None:
+        return await self.cached(world, z, x, y) or await self.stored(world, z, x, y)
 
     async def _generate(self, world: World, z: int, x: int, y: int) -> Tile:
         unit = unit_of_tile(world, z, x, y)

@@ -7,30 +7,48 @@ from fastapi import APIRouter, Request, Response
 from app.errors import ApiError
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches
 from app.services import services
-from app.tile_service import GenerationFailed, GenerationTimeout
+from app.tile_service import GenerationFailed, GenerationTimeout, TileSource
 from app.validation import parse_tile, resolve_world
 from worker.world import World
 
 router = APIRouter(tags=["tiles"])
 
+# Viewers send this header ("parent") to get a stand-in at once while a tile is generated.
+PLACEHOLDER_HEADER = "x-synthtiles-placeholder"
+
 
 async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> Response:
     state = services(request)
     tz, tx, ty = parse_tile(world, z, x, y_file)
-    try:
-        tile = await state.tiles.get(world, tz, tx, ty)
-    except GenerationTimeout:
-        retry_after = state.api.retry_after_s
-        raise ApiError(
-            503,
-            f"tile {tz}/{tx}/{ty} is still being generated; retry in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-            retry_after=retry_after,
-        ) from None
-    except GenerationFailed as exc:
-        raise ApiError(
-            500, f"generation of tile {tz}/{tx}/{ty} failed and was given up: {exc}"
-        ) from None
+    if request.headers.get(PLACEHOLDER_HEADER, "").lower() == "parent":
+        tile = await state.tiles.get_or_placeholder(world, tz, tx, ty)
+        if tile.source is TileSource.PLACEHOLDER:
+            # A stand-in, not the tile: never cached; the viewer asks again shortly.
+            return Response(
+                tile.png,
+                media_type="image/png",
+                headers={
+                    "Cache-Control": "no-store",
+                    "X-Synthtiles-Pending": "true",
+                    "X-Synthtiles-Source": tile.source.value,
+                    "Retry-After": "1",
+                },
+            )
+    else:
+        try:
+            tile = await state.tiles.get(world, tz, tx, ty)
+        except GenerationTimeout:
+            retry_after = state.api.retry_after_s
+            raise ApiError(
+                503,
+                f"tile {tz}/{tx}/{ty} is still being generated; retry in {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+                retry_after=retry_after,
+            ) from None
+        except GenerationFailed as exc:
+            raise ApiError(
+                500, f"generation of tile {tz}/{tx}/{ty} failed and was given up: {exc}"
+            ) from None
     headers = {
         "ETag": tile.etag,
         "Cache-Control": TILE_CACHE_CONTROL,

@@ -1,29 +1,26 @@
-"""The landing page: what this server is and where its tiles are."""
+"""The two web viewers, Leaflet at / and OpenLayers at /openlayers (offline: vendored JS)."""
 
 from __future__ import annotations
 
-import html
+from pathlib import Path
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-
-from app.services import services
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, HTMLResponse
 
 router = APIRouter(tags=["viewer"])
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
-@router.get("/", response_class=HTMLResponse, summary="Landing page")
-async def index(request: Request) -> HTMLResponse:
-    catalog = services(request).catalog
-    rows = "".join(
-        f"<li><b>{html.escape(w.id)}</b> {html.escape(w.name)}: zoom {w.min_zoom}-{w.max_zoom}, "
-        f"model {html.escape(w.model)}, <a href='worlds/{w.id}/tilejson.json'>TileJSON</a></li>"
-        for w in catalog
-    )
-    return HTMLResponse(
-        "<!doctype html><meta charset='utf-8'><title>synthtiles</title>"
-        "<h1>synthtiles</h1><p>Synthetic satellite imagery of places that do not exist, "
-        "served as XYZ tiles at <code>/{z}/{x}/{y}.png</code>.</p>"
-        f"<ul>{rows}</ul><p><a href='tilejson.json'>TileJSON of the default world</a> · "
-        "<a href='metrics'>metrics</a> · <a href='docs'>API docs</a></p>"
-    )
+@router.get("/", response_class=HTMLResponse, summary="Leaflet viewer")
+async def leaflet_viewer() -> HTMLResponse:
+    return HTMLResponse((STATIC_DIR / "leaflet.html").read_text())
+
+
+@router.get("/openlayers", response_class=HTMLResponse, summary="OpenLayers viewer")
+async def openlayers_viewer() -> HTMLResponse:
+    return HTMLResponse((STATIC_DIR / "openlayers.html").read_text())
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> FileResponse:
+    return FileResponse(STATIC_DIR / "favicon.png", media_type="image/png")

@@ -1,0 +1,180 @@
+"""Bounding box -> Cloud-Optimized GeoTIFF (EPSG:3857), from the world's tiles at one zoom.
+
+The raster keeps the XYZ pixel grid of that zoom (no resampling) and is cropped to the
+pixels the bbox touches, so it lines up with the tiles exactly; the bounds therefore snap
+outwards to that grid by less than one pixel. Overviews are internal (average), compression
+is DEFLATE with a horizontal predictor, and tags say the imagery is synthetic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mercantile
+import numpy as np
+
+from app.seeding import SeedError, clip_to_world
+from worker.units import UnitKey, unit_of_tile
+from worker.world import World
+
+ORIGIN = 20037508.342789244  # half the Web-Mercator world width, metres
+
+
+class ExportTooLarge(SeedError):
+    pass
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    world: World
+    zoom: int
+    bbox: tuple[float, float, float, float]
+    px0: int  # pixel window in global pixel coordinates at this zoom (end exclusive)
+    py0: int
+    px1: int
+    py1: int
+
+    @property
+    def width(self) -> int:
+        return self.px1 - self.px0
+
+    @property
+    def height(self) -> int:
+        return self.py1 - self.py0
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def metres_per_pixel(self) -> float:
+        return 2 * ORIGIN / (self.world.tile_size * 2**self.zoom)
+
+    @property
+    def bounds_3857(self) -> tuple[float, float, float, float]:
+        res = self.metres_per_pixel
+        return (
+            self.px0 * res - ORIGIN,
+            ORIGIN - self.py1 * res,
+            self.px1 * res - ORIGIN,
+            ORIGIN - self.py0 * res,
+        )
+
+    def tiles(self) -> list[tuple[int, int]]:
+        size = self.world.tile_size
+        return [
+            (x, y)
+            for y in range(self.py0 // size, (self.py1 - 1) // size + 1)
+            for x in range(self.px0 // size, (self.px1 - 1) // size + 1)
+        ]
+
+    def units(self) -> list[UnitKey]:
+        return list(
+            dict.fromkeys(unit_of_tile(self.world, self.zoom, x, y) for x, y in self.tiles())
+        )
+
+
+def plan_export(
+    world: World, bbox: tuple[float, float, float, float], zoom: int, max_pixels: int
+) -> ExportPlan:
+    if not world.min_zoom <= zoom <= world.max_zoom:
+        raise SeedError(
+            f"zoom {zoom} is outside world {world.id!r}'s range {world.min_zoom}-{world.max_zoom}"
+        )
+    west, south, east, north = clip_to_world(world, bbox)
+    world_px = world.tile_size * 2**zoom
+    left, top = mercantile.xy(west, north)
+    right, bottom = mercantile.xy(east, south)
+
+    def to_px(metres_x: float, metres_y: float) -> tuple[float, float]:
+        return (
+            (metres_x + ORIGIN) / (2 * ORIGIN) * world_px,
+            (ORIGIN - metres_y) / (2 * ORIGIN) * world_px,
+        )
+
+    fx0, fy0 = to_px(left, top)
+    fx1, fy1 = to_px(right, bottom)
+    plan = ExportPlan(
+        world,
+        zoom,
+        (west, south, east, north),
+        math.floor(fx0),
+        math.floor(fy0),
+        math.ceil(fx1),
+        math.ceil(fy1),
+    )
+    if plan.pixels > max_pixels:
+        raise ExportTooLarge(
+            f"export of {plan.width}x{plan.height} px ({plan.pixels / 1e6:.1f} Mpx) at zoom {zoom} "
+            f"exceeds the limit of {max_pixels / 1e6:.0f} Mpx; use a smaller bbox or zoom"
+        )
+    return plan
+
+
+def mosaic(plan: ExportPlan, read_tile: Callable[[int, int, int], np.ndarray]) -> np.ndarray:
+    size = plan.world.tile_size
+    out = np.zeros((plan.height, plan.width, 3), np.uint8)
+    for x, y in plan.tiles():
+        tile = read_tile(plan.zoom, x, y)
+        # Intersection of the tile with the window, in global pixels.
+        gx0, gy0 = max(x * size, plan.px0), max(y * size, plan.py0)
+        gx1, gy1 = min((x + 1) * size, plan.px1), min((y + 1) * size, plan.py1)
+        out[gy0 - plan.py0 : gy1 - plan.py0, gx0 - plan.px0 : gx1 - plan.px0] = tile[
+            gy0 - y * size : gy1 - y * size, gx0 - x * size : gx1 - x * size
+        ]
+    return out
+
+
+def write_cog(
+    plan: ExportPlan, read_tile: Callable[[int, int, int], np.ndarray], out: Path
+) -> Path:
+    import rasterio
+    from rasterio.io import MemoryFile
+    from rasterio.transform import from_bounds
+    from rio_cogeo.cogeo import cog_translate
+    from rio_cogeo.profiles import cog_profiles
+
+    pixels = mosaic(plan, read_tile)
+    profile = {
+        "driver": "GTiff",
+        "dtype": "uint8",
+        "count": 3,
+        "width": plan.width,
+        "height": plan.height,
+        "crs": "EPSG:3857",
+        "transform": from_bounds(*plan.bounds_3857, plan.width, plan.height),
+        "photometric": "RGB",
+    }
+    tags = {
+        "SYNTHETIC": "true",
+        "DESCRIPTION": "Synthetic imagery generated by synthtiles; not a real place.",
+        "SYNTHTILES_WORLD": plan.world.id,
+        "SYNTHTILES_SEED": str(plan.world.seed),
+        "SYNTHTILES_MODEL": plan.world.model,
+        "SYNTHTILES_ZOOM": str(plan.zoom),
+        "SYNTHTILES_BBOX": ",".join(f"{v:.8f}" for v in plan.bbox),
+    }
+    cog_profile = cog_profiles.get("deflate")
+    cog_profile.update({"predictor": 2, "blockxsize": 256, "blockysize": 256})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial")
+    with MemoryFile() as memory:
+        with memory.open(**profile) as dataset:
+            dataset.write(pixels.transpose(2, 0, 1))
+        with memory.open() as source:
+            cog_translate(
+                source,
+                str(tmp),
+                cog_profile,
+                overview_resampling="average",
+                additional_cog_metadata=tags,
+                in_memory=True,
+                quiet=True,
+            )
+    tmp.replace(out)  # never a half-written export
+    with rasterio.open(out) as check:
+        assert check.width == plan.width and check.height == plan.height
+    return out

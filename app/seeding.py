@@ -1,0 +1,223 @@
+"""Pre-generating areas through the deployment's own queue (`synthtiles seed`, CLI exports).
+
+Talks to the same Redis and tile store as the API and workers. Jobs go in at seeding
+priority (workers always serve interactive requests first), a bounded window at a time, and
+what already exists is skipped, so a cut-off run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mercantile
+import redis
+
+from worker.protocol import Keys, Priority, job_fields, parse_done_message
+from worker.settings import QueueSettings, RedisSettings, StoreSettings, WorldSettings
+from worker.store import FileTileStore
+from worker.units import UnitKey, unit_of_tile, unit_tiles
+from worker.world import World, WorldCatalog
+
+SERVE_INFO = ".synthtiles-serve.json"
+
+
+class SeedError(ValueError):
+    """A seeding or export request that cannot be carried out as asked."""
+
+
+def parse_bbox(text: str | list[float]) -> tuple[float, float, float, float]:
+    """'minlon,minlat,maxlon,maxlat' (or a list of 4 numbers), checked."""
+    try:
+        values = [float(v) for v in (text.split(",") if isinstance(text, str) else text)]
+    except (TypeError, ValueError):
+        raise SeedError(
+            f"bbox must be four numbers minlon,minlat,maxlon,maxlat, got {text!r}"
+        ) from None
+    if len(values) != 4:
+        raise SeedError(
+            f"bbox must have 4 numbers (minlon,minlat,maxlon,maxlat), got {len(values)}"
+        )
+    west, south, east, north = values
+    if not (
+        -180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90
+    ):
+        raise SeedError(f"bbox {values} is outside longitude -180..180 / latitude -90..90")
+    if west >= east or south >= north:
+        raise SeedError(
+            f"bbox {values} is inverted or empty: need minlon < maxlon and minlat < maxlat"
+        )
+    return west, south, east, north
+
+
+def parse_zooms(text: str, world: World) -> list[int]:
+    """'12' or '10-14', within the world's zoom range."""
+    try:
+        low, _, high = text.partition("-")
+        zooms = list(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise SeedError(f"zoom must be N or N-M, got {text!r}") from None
+    if not zooms or zooms[0] < world.min_zoom or zooms[-1] > world.max_zoom:
+        raise SeedError(
+            f"zoom {text} is outside world {world.id!r}'s range {world.min_zoom}-{world.max_zoom}"
+        )
+    return zooms
+
+
+def clip_to_world(
+    world: World, bbox: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    west, south, east, north = bbox
+    w_west, w_south, w_east, w_north = world.extent
+    clipped = (max(west, w_west), max(south, w_south), min(east, w_east), min(north, w_north))
+    if clipped[0] >= clipped[2] or clipped[1] >= clipped[3]:
+        raise SeedError(
+            f"bbox {list(bbox)} does not overlap world {world.id!r}'s extent {list(world.extent)}"
+        )
+    return clipped
+
+
+def tiles_in(
+    world: World, bbox: tuple[float, float, float, float], zoom: int
+) -> list[tuple[int, int]]:
+    west, south, east, north = clip_to_world(world, bbox)
+    eps = 1e-9
+    return [
+        (t.x, t.y)
+        for t in mercantile.tiles(west + eps, south + eps, east - eps, north - eps, zoom)
+        if world.contains_tile(zoom, t.x, t.y)
+    ]
+
+
+@dataclass
+class Deployment:
+    """A running deployment's Redis, store and worlds, as the CLI sees them."""
+
+    redis: redis.Redis
+    keys: Keys
+    store: FileTileStore
+    catalog: WorldCatalog
+    queue: QueueSettings
+
+    @classmethod
+    def connect(cls) -> Deployment:
+        store_root = StoreSettings().store_root
+        url = RedisSettings().redis_url or _url_from_serve_info(store_root)
+        if not url:
+            raise SeedError(
+                "no deployment to talk to: start `synthtiles serve` with the same "
+                "SYNTHTILES_STORE_ROOT, or set SYNTHTILES_REDIS_URL"
+            )
+        world_settings = WorldSettings()
+        return cls(
+            redis.from_url(url),
+            Keys(RedisSettings().redis_prefix),
+            FileTileStore(store_root),
+            WorldCatalog.load(world_settings.worlds_file, world_settings.default_world),
+            QueueSettings(),
+        )
+
+    def world(self, world_id: str | None) -> World:
+        world = self.catalog.get(world_id or self.catalog.default_id)
+        if world is None:
+            raise SeedError(f"unknown world {world_id!r}; known: {', '.join(self.catalog.ids())}")
+        return world
+
+    def unit_exists(self, world: World, unit: UnitKey) -> bool:
+        x, y = unit_tiles(world, unit)[-1]
+        return self.store.exists(world.id, unit.z, x, y)
+
+    def submit(self, unit: UnitKey, priority: Priority) -> None:
+        if self.redis.set(self.keys.job(unit), priority.value, nx=True, ex=self.queue.job_ttl_s):
+            self.redis.xadd(self.keys.stream(priority), job_fields(unit))
+
+    def generate(
+        self,
+        world: World,
+        units: Iterable[UnitKey],
+        priority: Priority = Priority.SEEDING,
+        window: int = 64,
+        on_done: Callable[[UnitKey, bool], None] | None = None,
+        timeout_s: float = 3600,
+    ) -> tuple[int, int, list[str]]:
+        """Queue ``units`` (a window at a time) and wait for all; (made, skipped, failures)."""
+        pending = [u for u in dict.fromkeys(units)]
+        waiting: dict[str, UnitKey] = {}
+        made = skipped = 0
+        failures: list[str] = []
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(self.keys.done_channel)
+        deadline = time.monotonic() + timeout_s
+        last_poll = 0.0
+        try:
+            while pending or waiting:
+                while pending and len(waiting) < window:
+                    unit = pending.pop(0)
+                    if self.unit_exists(world, unit):
+                        skipped += 1
+                        if on_done:
+                            on_done(unit, True)
+                        continue
+                    waiting[str(unit)] = unit
+                    self.submit(unit, priority)
+                message = pubsub.get_message(timeout=0.5)
+                finished: list[tuple[str, bool, str | None]] = []
+                if message is not None:
+                    unit_id, ok, error = parse_done_message(message["data"])
+                    if unit_id in waiting:
+                        finished.append((unit_id, ok, error))
+                if time.monotonic() - last_poll > 2:  # a missed message costs 2 s at most
+                    last_poll = time.monotonic()
+                    finished += [
+                        (uid, True, None)
+                        for uid, u in waiting.items()
+                        if self.unit_exists(world, u)
+                    ]
+                for unit_id, ok, error in finished:
+                    unit = waiting.pop(unit_id, None)
+                    if unit is None:
+                        continue
+                    if ok:
+                        made += 1
+                    else:
+                        failures.append(f"{unit_id}: {error}")
+                    if on_done:
+                        on_done(unit, ok)
+                if time.monotonic() > deadline:
+                    raise SeedError(
+                        f"timed out after {timeout_s:.0f} s with {len(waiting)} units "
+                        "still generating; run the command again to resume"
+                    )
+        finally:
+            pubsub.close()
+        return made, skipped, failures
+
+
+def _url_from_serve_info(store_root: Path) -> str | None:
+    info = store_root / SERVE_INFO
+    if info.is_file():
+        return json.loads(info.read_text()).get("redis_url")
+    return None
+
+
+def write_serve_info(store_root: Path, redis_url: str) -> Path:
+    """Let CLI commands find the private Redis of a running `synthtiles serve`."""
+    store_root.mkdir(parents=True, exist_ok=True)
+    path = store_root / SERVE_INFO
+    path.write_text(json.dumps({"redis_url": redis_url, "pid": os.getpid()}))
+    return path
+
+
+def units_for(
+    world: World, bbox: tuple[float, float, float, float], zooms: list[int]
+) -> list[UnitKey]:
+    """Every unit covering the bbox, coarsest zoom first (parents before children)."""
+    units: dict[UnitKey, None] = {}
+    for zoom in zooms:
+        for x, y in tiles_in(world, bbox, zoom):
+            units[unit_of_tile(world, zoom, x, y)] = None
+    return list(units)
