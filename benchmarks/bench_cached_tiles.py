@@ -26,6 +26,17 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
+BENCH_WORLD = """
+default = "bench"
+[[worlds]]
+id = "bench"
+seed = 1
+model = "procedural@0.1.0"
+min_zoom = 10
+max_zoom = 16
+extent = [-30.0, -10.0, -24.0, -4.0]
+"""
+
 WRK_SCRIPT = """
 local paths = {}
 for line in io.lines("%s") do paths[#paths + 1] = line end
@@ -143,7 +154,10 @@ def main() -> int:
         "SYNTHTILES_MEMORY_CACHE_MB": str(args.memory_cache_mb),
     }
     env.pop("SYNTHTILES_REDIS_URL", None)  # a private Redis, so nothing else is measured
-    env.pop("SYNTHTILES_WORLDS_FILE", None)
+    # Serving cached tiles does not depend on the generator: a procedural world seeds fast.
+    worlds_file = tmp / "worlds.toml"
+    worlds_file.write_text(BENCH_WORLD)
+    env["SYNTHTILES_WORLDS_FILE"] = str(worlds_file)
     api = subprocess.Popen(
         [
             sys.executable,
@@ -171,7 +185,7 @@ def main() -> int:
         z = tilejson["minzoom"] + 2
         from worker.world import WorldCatalog
 
-        min_x, min_y, max_x, _ = WorldCatalog.load(None).get(world).tile_range(z)
+        min_x, min_y, max_x, _ = WorldCatalog.load(worlds_file).get(world).tile_range(z)
         width = max_x - min_x + 1
         tiles = [(z, min_x + i % width, min_y + i // width) for i in range(args.tiles)]
         paths = [f"/{tz}/{tx}/{ty}.png" for tz, tx, ty in tiles]

@@ -57,8 +57,6 @@ class WorkerSettings(BaseSettings):
     device: str = "cpu"
     # Extra model registry searched before the models bundled with synthtiles.
     models_dir: Path | None = None
-    # DDIM steps (None: the model's own default from its conditioning.json).
-    sampling_steps: int | None = None
     batch_size: int = 8
     batch_wait_ms: int = 50
     # How long a worker may hold a unit's generation lease without renewing it.

@@ -25,7 +25,8 @@ def load_generator(model: str, settings: WorkerSettings) -> Generator:
         loaded = load_model(registry, model, settings.device)
     except ModelError as exc:
         raise LookupError(f"model {model!r} is not available: {exc}") from exc
-    return DiffusionGenerator(loaded, settings.device, settings.sampling_steps)
+    # Steps come from the model (conditioning.json): they are part of how a world looks.
+    return DiffusionGenerator(loaded, settings.device)
 
 
 __all__ = ["PROCEDURAL", "Generator", "load_generator"]
