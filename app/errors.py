@@ -21,6 +21,16 @@ class ApiError(Exception):
         self.details = details
 
 
+def still_generating(what: str, retry_after: int) -> ApiError:
+    """503 + Retry-After: the work goes on; asking again later gets the result."""
+    return ApiError(
+        503,
+        f"{what} still being generated; retry in {retry_after} s",
+        headers={"Retry-After": str(retry_after)},
+        retry_after=retry_after,
+    )
+
+
 def error_response(
     status: int, message: str, headers: dict[str, str] | None = None, **details: Any
 ) -> JSONResponse:

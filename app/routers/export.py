@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from app.errors import ApiError
+from app.errors import ApiError, still_generating
 from app.export import ExportPlan, ExportTooLarge, plan_export, write_cog
 from app.seeding import SeedError, parse_bbox
 from app.services import Services, services
@@ -74,12 +74,7 @@ async def export(request: Request, body: ExportRequest) -> Response:
                 plan.world, plan.units(), Priority.INTERACTIVE, state.api.tile_wait_timeout_s
             )
         except GenerationTimeout:
-            retry = state.api.retry_after_s
-            raise ApiError(
-                503,
-                f"the export's tiles are still being generated; retry in {retry} s",
-                headers={"Retry-After": str(retry)},
-            ) from None
+            raise still_generating("the export's tiles are", state.api.retry_after_s) from None
         except GenerationFailed as exc:
             raise ApiError(500, f"generation failed for the export: {exc}") from None
         path = state.api.export_dir / f"direct-{uuid.uuid4().hex}.tif"

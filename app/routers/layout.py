@@ -8,7 +8,7 @@ import io
 from fastapi import APIRouter, Request, Response
 from PIL import Image
 
-from app.http_caching import TILE_CACHE_CONTROL
+from app.http_caching import TILE_CACHE_CONTROL, png_response
 from app.services import services
 from app.validation import parse_tile, resolve_world
 from worker.layout import layout_debug_image
@@ -32,8 +32,4 @@ async def layout_tile(request: Request, world_id: str, z: str, x: str, y_file: s
     world = resolve_world(services(request).catalog, world_id)
     tz, tx, ty = parse_tile(world, z, x, y_file)
     png = await asyncio.to_thread(_encode, world, tz, tx, ty)
-    headers = {"Cache-Control": TILE_CACHE_CONTROL}
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(len(png))
-        return Response(status_code=200, media_type="image/png", headers=headers)
-    return Response(png, media_type="image/png", headers=headers)
+    return png_response(request.method, png, {"Cache-Control": TILE_CACHE_CONTROL})

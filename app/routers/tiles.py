@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.errors import ApiError
-from app.http_caching import TILE_CACHE_CONTROL, etag_matches
+from app.errors import ApiError, still_generating
+from app.http_caching import TILE_CACHE_CONTROL, etag_matches, png_response
 from app.services import services
 from app.tile_service import GenerationFailed, GenerationTimeout, TileSource
 from app.validation import parse_tile, resolve_world
@@ -38,13 +38,7 @@ async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> 
         try:
             tile = await state.tiles.get(world, tz, tx, ty)
         except GenerationTimeout:
-            retry_after = state.api.retry_after_s
-            raise ApiError(
-                503,
-                f"tile {tz}/{tx}/{ty} is still being generated; retry in {retry_after} s",
-                headers={"Retry-After": str(retry_after)},
-                retry_after=retry_after,
-            ) from None
+            raise still_generating(f"tile {tz}/{tx}/{ty} is", state.api.retry_after_s) from None
         except GenerationFailed as exc:
             raise ApiError(
                 500, f"generation of tile {tz}/{tx}/{ty} failed and was given up: {exc}"
@@ -56,10 +50,7 @@ async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> 
     }
     if etag_matches(request.headers.get("if-none-match"), tile.etag):
         return Response(status_code=304, headers=headers)
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(len(tile.png))
-        return Response(status_code=200, media_type="image/png", headers=headers)
-    return Response(tile.png, media_type="image/png", headers=headers)
+    return png_response(request.method, tile.png, headers)
 
 
 @router.api_route(
