@@ -191,7 +191,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     world_cmd.add_argument("--bbox", help="minlon,minlat,maxlon,maxlat (default: centre block)")
     world_cmd.add_argument("--size", type=int, default=8, help="tiles per side without --bbox")
     world_cmd.add_argument("--orders", default="row-major,random,reverse")
-    world_cmd.add_argument("--workers", default="1", help="comma list, e.g. 1,2")
+    world_cmd.add_argument(
+        "--workers", default="1", help="comma list, e.g. 1,2: other counts rerun the first order"
+    )
     world_cmd.add_argument("--out", type=Path, help="folder for the fresh stores")
     world_cmd.add_argument("--json", type=Path, help="also write the figures as JSON")
     world_cmd.set_defaults(handler=eval_world_command)

@@ -195,19 +195,20 @@ def evaluate_world(
     report = WorldReport()
     runs: list[tuple[str, Path]] = []
     generator = load_generator(world.model, settings)
-    for order in orders:
-        for count in workers:
-            store_root = out_dir / f"{order}-{count}w"
-            started = time.perf_counter()
-            made = generate_region(
-                world, store_root, region, order, count, settings, generator if count == 1 else None
-            )
-            elapsed = time.perf_counter() - started
-            log(
-                f"generated {region.width}x{region.height} tiles at z{region.zoom} ({order}, "
-                f"{count} worker(s)): {made} units in {elapsed:.1f} s"
-            )
-            runs.append((f"{order}/{count}w", store_root))
+    # Every order with one worker, then the first order with each other worker count.
+    plan_runs = [(order, 1) for order in orders] + [(orders[0], w) for w in workers if w != 1]
+    for order, count in plan_runs:
+        store_root = out_dir / f"{order}-{count}w"
+        started = time.perf_counter()
+        made = generate_region(
+            world, store_root, region, order, count, settings, generator if count == 1 else None
+        )
+        elapsed = time.perf_counter() - started
+        log(
+            f"generated {region.width}x{region.height} tiles at z{region.zoom} ({order}, "
+            f"{count} worker(s)): {made} units in {elapsed:.1f} s"
+        )
+        runs.append((f"{order}/{count}w", store_root))
     reference_name, reference_root = runs[0]
     mosaic = read_mosaic(world, reference_root, region)
     report.add(

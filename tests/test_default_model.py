@@ -1,0 +1,49 @@
+"""The bundled default model, really used: verified, loaded, generating a seamless mosaic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_store.registry import ModelRegistry
+from worker.evaluation import Region, downsample2, generate_region, psnr, read_mosaic, seam_ratio
+from worker.settings import WorkerSettings
+from worker.world import DEFAULT_WORLD
+
+
+def test_default_model_verifies_and_is_small() -> None:
+    entry = ModelRegistry().verify(DEFAULT_WORLD.model)
+    weights = entry.path / "unet" / "diffusion_pytorch_model.safetensors"
+    assert weights.stat().st_size <= 30 * 2**20
+    assert (entry.path / "MODEL_CARD.md").is_file()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Region]:
+    """A 2x2 block at min_zoom + 1, visited in random order, with everything it needs."""
+    root = tmp_path_factory.mktemp("default-model")
+    z = DEFAULT_WORLD.min_zoom + 1
+    min_x, min_y, _, _ = DEFAULT_WORLD.tile_range(z)
+    region = Region(z, min_x + 20, min_y + 20, 2, 2)  # even origin: one parent above
+    generate_region(DEFAULT_WORLD, root, region, "random", 1, WorkerSettings())
+    return root, region
+
+
+def test_mosaic_is_seamless(generated) -> None:
+    root, region = generated
+    mosaic = read_mosaic(DEFAULT_WORLD, root, region)
+    ratio = seam_ratio(mosaic, DEFAULT_WORLD.tile_size)
+    assert 0.8 <= ratio <= 1.25, ratio
+
+
+def test_children_refine_their_parent(generated) -> None:
+    root, region = generated
+    parent_region = Region(region.zoom - 1, region.x0 // 2, region.y0 // 2, 1, 1)
+    parent = read_mosaic(DEFAULT_WORLD, root, parent_region)
+    children = read_mosaic(DEFAULT_WORLD, root, region)
+    assert psnr(parent, downsample2(children)) >= 28
+    assert np.abs(np.diff(children.astype(float), axis=1)).mean() > 0.8 * np.abs(
+        np.diff(parent.astype(float), axis=1)
+    ).mean()
