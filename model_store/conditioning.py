@@ -54,11 +54,18 @@ def condition(
 
 
 def match_parent(
-    image: torch.Tensor, parent_half: torch.Tensor, iterations: int = 3
+    image: torch.Tensor,
+    parent_half: torch.Tensor,
+    iterations: int = 3,
+    keep: torch.Tensor | None = None,
+    keep_values: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Make the 2x area-downsample of ``image`` equal the parent (low frequencies come from
-    the parent): fixes colour drift and makes zooming in a refinement by construction."""
+    the parent): fixes colour drift and makes zooming in a refinement by construction.
+    Pixels under ``keep`` (known neighbours) stay ``keep_values``."""
     for _ in range(iterations):
         correction = parent_half - F.avg_pool2d(image, 2)
         image = image + upsample_parent(correction, image.shape[-1])
+        if keep is not None:
+            image = keep * keep_values + (1 - keep) * image
     return image

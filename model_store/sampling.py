@@ -68,4 +68,9 @@ def sample(
         if index == len(timesteps) - 1:
             break
     image = parent_up + x / residual_scale
-    return match_parent(image, parent_half).clamp(-1, 1)
+    # Known pixels go in before the low-frequency projection, so the correction is ~0 along
+    # them and the unit meets its neighbours without a step (they are composited exactly
+    # again afterwards, in pixel space).
+    known = inputs.known.to(device)
+    image = mask * known + (1 - mask) * image
+    return match_parent(image, parent_half, keep=mask, keep_values=known).clamp(-1, 1)

@@ -44,6 +44,7 @@ def test_children_refine_their_parent(generated) -> None:
     parent = read_mosaic(DEFAULT_WORLD, root, parent_region)
     children = read_mosaic(DEFAULT_WORLD, root, region)
     assert psnr(parent, downsample2(children)) >= 28
-    assert np.abs(np.diff(children.astype(float), axis=1)).mean() > 0.8 * np.abs(
-        np.diff(parent.astype(float), axis=1)
-    ).mean()
+    assert (
+        np.abs(np.diff(children.astype(float), axis=1)).mean()
+        > 0.8 * np.abs(np.diff(parent.astype(float), axis=1)).mean()
+    )

@@ -116,8 +116,26 @@ def test_conditioning_places_neighbours_and_parent_and_keeps_known_pixels_exact(
     assert request.layout.shape == (256 + 2 * m, 256 + 2 * m)
 
     canvas = ProceduralGenerator().generate([request])[0]
-    composite = np.where(request.known_mask[..., None], request.known, canvas)
-    assert np.array_equal(finish_canvas(request, canvas), composite[m : m + 256, m : m + 256])
+    out = finish_canvas(request, canvas)
+    # Only the two generated pixels next to known ones are feathered; the rest is the
+    # generator's canvas centre as it was.
+    assert np.array_equal(out[2:254, 2:254], canvas[m + 2 : m + 254, m + 2 : m + 254])
+    assert out.shape == (256, 256, 3) and not np.array_equal(
+        out[:, :2], canvas[m : m + 256, m : m + 2]
+    )
+
+
+def test_feathering_never_touches_known_pixels() -> None:
+    from worker.engine import _feather_along_known
+
+    rng = np.random.default_rng(1)
+    canvas = rng.integers(0, 256, (40, 40, 3), np.uint8)
+    known = np.zeros((40, 40), bool)
+    known[:, :10] = True
+    out = _feather_along_known(canvas, known)
+    assert np.array_equal(out[:, :10], canvas[:, :10])  # known: exact
+    assert not np.array_equal(out[:, 10:12], canvas[:, 10:12])  # the two rows beside them
+    assert np.array_equal(out[:, 12:], canvas[:, 12:])  # everything else untouched
 
 
 def test_generation_is_deterministic() -> None:
