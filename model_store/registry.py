@@ -199,6 +199,8 @@ def load_model(registry: ModelRegistry, model_id: str, device: str = "cpu") -> L
     from diffusers import DDIMScheduler, UNet2DModel
 
     entry = registry.verify(model_id)
-    unet = UNet2DModel.from_pretrained(entry.path / "unet", local_files_only=True)
+    unet = UNet2DModel.from_pretrained(
+        entry.path / "unet", local_files_only=True, low_cpu_mem_usage=False
+    )
     scheduler = DDIMScheduler.from_pretrained(entry.path / "scheduler", local_files_only=True)
     return LoadedModel(entry, unet.to(device).eval(), scheduler, entry.conditioning)
