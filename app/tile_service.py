@@ -18,6 +18,7 @@ from app.completion import CompletionHub
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from worker.layout import layout_render
+from worker.png import encode_plain
 from worker.protocol import Keys, Priority, etag_of
 from worker.store import TileStore
 from worker.units import UnitKey, unit_of_tile, unit_tiles
@@ -43,24 +44,18 @@ class Tile:
     source: TileSource
 
 
-def _png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 def placeholder_from_ancestor(png: bytes, depth: int, x: int, y: int, tile_size: int) -> bytes:
     """The part of an ancestor tile that covers (x, y), upsampled to a whole tile."""
     part = tile_size >> depth
     left, top = (x % (1 << depth)) * part, (y % (1 << depth)) * part
     with Image.open(io.BytesIO(png)) as image:
         crop = image.convert("RGB").crop((left, top, left + max(part, 1), top + max(part, 1)))
-        return _png(np.asarray(crop.resize((tile_size, tile_size), Image.BILINEAR)))
+        return encode_plain(np.asarray(crop.resize((tile_size, tile_size), Image.BILINEAR)))
 
 
 def placeholder_from_layout(world: World, z: int, x: int, y: int) -> bytes:
     size = world.tile_size
-    return _png(layout_render(world, z, x * size, y * size, size, size))
+    return encode_plain(layout_render(world, z, x * size, y * size, size, size))
 
 
 class GenerationTimeout(Exception):

@@ -27,6 +27,13 @@ def encode_tile(pixels: np.ndarray, world: World, model_id: str, z: int, x: int,
     return buffer.getvalue()
 
 
+def encode_plain(pixels: np.ndarray, compress_level: int = 1) -> bytes:
+    """A PNG without provenance, for debug layers and placeholders (never stored)."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, "PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
 def decode_tile(data: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image.convert("RGB"))

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import io
 
 from fastapi import APIRouter, Request, Response
-from PIL import Image
 
 from app.http_caching import TILE_CACHE_CONTROL, png_response
 from app.services import services
 from app.validation import parse_tile, resolve_world
 from worker.layout import layout_debug_image
+from worker.png import encode_plain
 
 router = APIRouter(tags=["layout"])
 
 
 def _encode(world, z: int, x: int, y: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(layout_debug_image(world, z, x, y)).save(buffer, "PNG", optimize=False)
-    return buffer.getvalue()
+    return encode_plain(layout_debug_image(world, z, x, y))
 
 
 @router.api_route(
