@@ -100,6 +100,15 @@ def serve(args: argparse.Namespace) -> int:
             f"(tiles: /{{z}}/{{x}}/{{y}}.png, TileJSON: /tilejson.json)",
             flush=True,
         )
+
+        # uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down; with the
+        # default handlers that would kill this process before the cleanup below runs and
+        # leave the worker and Redis (in their own sessions) behind.
+        def exit_cleanly(signum: int, _frame: object) -> None:
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, exit_cleanly)
+        signal.signal(signal.SIGINT, exit_cleanly)
         uvicorn.run(
             "app.main:create_app",
             factory=True,
