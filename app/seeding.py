@@ -17,10 +17,11 @@ from pathlib import Path
 import mercantile
 import redis
 
+from worker.producer import unit_complete
 from worker.protocol import Keys, Priority, job_fields, parse_done_message
 from worker.settings import QueueSettings, RedisSettings, StoreSettings, WorldSettings
 from worker.store import FileTileStore
-from worker.units import UnitKey, unit_of_tile, unit_tiles
+from worker.units import UnitKey, unit_of_tile
 from worker.world import World, WorldCatalog
 
 SERVE_INFO = ".synthtiles-serve.json"
@@ -128,8 +129,7 @@ class Deployment:
         return world
 
     def unit_exists(self, world: World, unit: UnitKey) -> bool:
-        x, y = unit_tiles(world, unit)[-1]
-        return self.store.exists(world.id, unit.z, x, y)
+        return unit_complete(self.store, world, unit)
 
     def submit(self, unit: UnitKey, priority: Priority) -> None:
         if self.redis.set(self.keys.job(unit), priority.value, nx=True, ex=self.queue.job_ttl_s):
@@ -145,7 +145,7 @@ class Deployment:
         timeout_s: float = 3600,
     ) -> tuple[int, int, list[str]]:
         """Queue ``units`` (a window at a time) and wait for all; (made, skipped, failures)."""
-        pending = [u for u in dict.fromkeys(units)]
+        pending = list(dict.fromkeys(units))
         waiting: dict[str, UnitKey] = {}
         made = skipped = 0
         failures: list[str] = []

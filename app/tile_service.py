@@ -19,9 +19,10 @@ from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from worker.layout import layout_render
 from worker.png import encode_plain
+from worker.producer import unit_complete
 from worker.protocol import Keys, Priority, etag_of
 from worker.store import TileStore
-from worker.units import UnitKey, unit_of_tile, unit_tiles
+from worker.units import UnitKey, unit_of_tile
 from worker.world import World
 
 # While waiting, look at the cache this often in case a notification was missed
@@ -157,9 +158,8 @@ class TileService:
 
         async def one(unit: UnitKey) -> None:
             async with limit:
-                x, y = unit_tiles(world, unit)[-1]
                 with self._hub.waiter(str(unit)) as outcome:
-                    while not await asyncio.to_thread(self._store.exists, world.id, unit.z, x, y):
+                    while not await asyncio.to_thread(unit_complete, self._store, world, unit):
                         await self._queue.submit(unit, priority)
                         remaining = deadline - time.perf_counter()
                         if remaining <= 0:
@@ -201,14 +201,14 @@ class TileService:
                         asyncio.shield(outcome), min(remaining, _POLL_INTERVAL_S)
                     )
                 except TimeoutError:
-                    tile = await self.cached(world, z, x, y) or await self.stored(world, z, x, y)
+                    tile = await self._existing(world, z, x, y)
                     if tile is None:
                         continue
                 else:
                     if not result.ok:
                         metrics.GENERATION_FAILURES.inc()
                         raise GenerationFailed(result.error or "unknown error")
-                    tile = await self.cached(world, z, x, y) or await self.stored(world, z, x, y)
+                    tile = await self._existing(world, z, x, y)
                     if tile is None:  # evicted at once, or a store that is slow to show writes
                         await asyncio.sleep(0.05)
                         continue

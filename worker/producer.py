@@ -20,15 +20,19 @@ from worker.world import World
 StoredTile = tuple[int, int, int, bytes]  # z, x, y, png
 
 
+def unit_complete(store: TileStore, world: World, unit: UnitKey) -> bool:
+    """Tiles are written in row-major order, so the last one marks a complete unit."""
+    x, y = unit_tiles(world, unit)[-1]
+    return store.exists(world.id, unit.z, x, y)
+
+
 class UnitProducer:
     def __init__(self, store: TileStore, generator_for: Callable[[World], Generator]) -> None:
         self.store = store
         self.generator_for = generator_for
 
     def unit_exists(self, world: World, unit: UnitKey) -> bool:
-        # Tiles are written in row-major order, so the last one marks a complete unit.
-        x, y = unit_tiles(world, unit)[-1]
-        return self.store.exists(world.id, unit.z, x, y)
+        return unit_complete(self.store, world, unit)
 
     def plan(self, world: World, targets: Iterable[UnitKey]) -> list[list[UnitKey]]:
         return plan(world, targets, lambda unit: self.unit_exists(world, unit))
