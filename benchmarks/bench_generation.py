@@ -66,6 +66,9 @@ def batch_throughput(world, settings: WorkerSettings, batch_sizes: list[int]) ->
             known=np.zeros((size, size, 3), np.uint8),
             known_mask=np.zeros((size, size), bool),
             layout=np.full((size, size), 3, np.uint8),
+            canvas_left=i * size,
+            canvas_top=0,
+            world_seed=world.seed,
         )
 
     print(f"{'batch':>6}{'tiles/s':>10}{'s/batch':>10}")

@@ -7,6 +7,10 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from model_store.registry import ModelEntry, ModelRegistry
 
 
 def _registry(args: argparse.Namespace):
@@ -48,6 +52,12 @@ def train_command(args: argparse.Namespace) -> int:
         sample_steps=args.sample_steps,
     )
     final = train(config)
+    if args.prior_strength is not None:
+        from model_store.chips import load_labels
+        from model_store.texture_prior import attach_texture_prior
+
+        labels = load_labels(args.data, args.labels, args.label_rule)
+        attach_texture_prior(final, args.data, labels, args.prior_strength)
     training_data = {
         "folder": str(args.data),
         "labels": str(args.labels) if args.labels else None,
@@ -76,13 +86,44 @@ def models_command(args: argparse.Namespace) -> int:
         elif args.action == "add":
             entry = registry.add(args.source, args.model)
             print(f"added {entry.id} at {entry.path}")
+        elif args.action == "add-prior":
+            entry = _add_prior(registry, args)
+            print(f"added {entry.id} at {entry.path}")
         elif args.action == "remove":
             registry.remove(args.model)
             print(f"removed {args.model}")
-    except ModelError as exc:
+    except (ModelError, ValueError) as exc:
         print(f"synthtiles models: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _add_prior(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
+    """A new version of a model: the same weights plus a texture prior built from images."""
+    import shutil
+
+    from model_store.chips import load_labels
+    from model_store.registry import MANIFEST
+    from model_store.texture_prior import attach_texture_prior
+
+    source = registry.verify(args.model)
+    if not args.data.is_dir():
+        raise ValueError(f"{args.data} is not a folder of images")
+    labels = load_labels(args.data, args.labels, args.label_rule)
+    with tempfile.TemporaryDirectory(prefix="synthtiles-prior-") as tmp:
+        folder = Path(tmp) / "model"
+        shutil.copytree(source.path, folder, ignore=shutil.ignore_patterns(MANIFEST))
+        attach_texture_prior(
+            folder, args.data, labels, args.strength, size=args.size, cell_px=args.cell_px
+        )
+        training_data = dict(source.manifest.get("training_data", {}))
+        training_data["texture_prior"] = {
+            "folder": str(args.data),
+            "files": sorted(p.name for p in args.data.iterdir() if p.name in labels),
+            "derived_from": source.id,
+        }
+        card = args.card.read_text() if args.card else None
+        return registry.add(folder, args.new_model, training_data=training_data, card=card)
 
 
 def eval_world_command(args: argparse.Namespace) -> int:
@@ -169,6 +210,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train_cmd.add_argument("--device", default="cpu")
     train_cmd.add_argument("--max-minutes", type=float)
     train_cmd.add_argument("--work-dir", type=Path, help="checkpoints; rerun to resume")
+    train_cmd.add_argument(
+        "--prior-strength",
+        type=float,
+        help="also build a texture prior from the labelled images; sampling starts from it "
+        "at this SDEdit strength (0-1]",
+    )
     train_cmd.add_argument("--models-dir", type=Path, help="registry to add the model to")
     train_cmd.set_defaults(handler=train_command)
 
@@ -181,6 +228,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add = actions.add_parser("add", help="add a diffusers model folder")
     add.add_argument("source", type=Path)
     add.add_argument("model", help="NAME@VERSION")
+    prior = actions.add_parser(
+        "add-prior", help="register a new version of a model with a texture prior from images"
+    )
+    prior.add_argument("model", help="existing NAME@VERSION")
+    prior.add_argument("new_model", help="NAME@VERSION to register")
+    prior.add_argument("--data", type=Path, required=True, help="folder of labelled images")
+    prior.add_argument("--labels", type=Path, help="CSV with columns file,class")
+    prior.add_argument("--label-rule", help="regex on file names; group 1 is the class")
+    prior.add_argument("--strength", type=float, default=0.6, help="SDEdit start (0, 1]")
+    prior.add_argument("--cell-px", type=int, default=96, help="parcel size in native pixels")
+    prior.add_argument("--size", type=int, default=128, help="spectrum window in pixels")
+    prior.add_argument("--card", type=Path, help="MODEL_CARD.md for the new version")
     models_cmd.set_defaults(handler=models_command)
 
     eval_cmd = commands.add_parser("eval", help="measure a world or a model")

@@ -21,6 +21,10 @@ class SamplingInputs:
     class_map: torch.Tensor  # (B, S, S) int
     scale: torch.Tensor  # (B,)
     seeds: Sequence[int]  # one noise seed per item: noise never depends on batch-mates
+    # SDEdit start (Meng et al. 2022): a residual to noise to level ``strength`` and denoise
+    # from there, instead of starting from pure noise. None: start from noise.
+    init_residual: torch.Tensor | None = None  # (B, 3, S, S), already residual-scaled
+    strength: float = 1.0
 
 
 @torch.no_grad()
@@ -53,11 +57,18 @@ def sample(
         generator = torch.Generator().manual_seed(int(seed))
         noise.append(torch.randn((3, size, size), generator=generator))
         known_noise.append(torch.randn((3, size, size), generator=generator))
-    x = torch.stack(noise).to(device) * scheduler.init_noise_sigma
+    noise_t = torch.stack(noise).to(device)
     known_noise_t = torch.stack(known_noise).to(device)
 
     scheduler.set_timesteps(steps, device=device)
     timesteps = scheduler.timesteps
+    if inputs.init_residual is None:
+        x = noise_t * scheduler.init_noise_sigma
+    else:
+        # As diffusers' img2img: run the last round(steps * strength) steps only.
+        kept = max(1, min(steps, round(steps * inputs.strength)))
+        timesteps = timesteps[steps - kept :]
+        x = scheduler.add_noise(inputs.init_residual.to(device), noise_t, timesteps[:1])
     for index, t in enumerate(timesteps):
         if mask.any():
             # Known pixels enter at the current noise level (RePaint-style replacement).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +136,6 @@ def test_trained_model_is_loaded_by_the_engine_and_makes_tiles(tiny_model, tmp_p
 
 def test_tampered_weights_are_refused(tiny_model, tmp_path: Path) -> None:
     registry, model_id = tiny_model
-    import shutil
 
     copy_root = tmp_path / "models"
     shutil.copytree(registry.get(model_id).path.parents[1], copy_root)
@@ -167,3 +167,50 @@ def test_inception_features_separate_textures_from_flat_images() -> None:
     near, _ = kid(f_textured, f_textured_too, subset_size=24)
     far, _ = kid(f_textured, f_flat, subset_size=24)
     assert far > 10 * abs(near)
+
+
+def test_add_prior_registers_a_new_version_whose_prior_is_verified(
+    tiny_model, tmp_path: Path
+) -> None:
+    from app.cli import main
+
+    registry, model_id = tiny_model
+    models = tmp_path / "models"
+    shutil.copytree(registry.get(model_id).path.parents[1], models)
+    data = tmp_path / "labelled"
+    data.mkdir()
+    rng = np.random.default_rng(1)
+    for cls in ("forest", "cropland"):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(data / f"{cls}_1.png")
+    args = ["models", "--models-dir", str(models), "add-prior", model_id, "tiny@0.0.2"]
+    args += ["--data", str(data), "--label-rule", r"^([a-z]+)_", "--size", "32"]
+    assert main([*args, "--strength", "1.5"]) == 1  # out of range: refused, nothing added
+    assert not (models / "tiny" / "0.0.2").exists()
+    assert main([*args, "--strength", "0.5"]) == 0
+
+    copy = ModelRegistry([models])
+    entry = copy.verify("tiny@0.0.2")
+    assert "texture_prior.safetensors" in entry.manifest["files"]
+    assert entry.conditioning["texture_prior"]["strength"] == 0.5
+    assert entry.manifest["training_data"]["texture_prior"]["derived_from"] == model_id
+    loaded = load_model(copy, "tiny@0.0.2")
+    generator = DiffusionGenerator(loaded, steps=2)
+    assert set(generator.prior.classes) == {"forest", "cropland"}
+    # The engine uses it: units at the prior's zoom start from its render, deterministically.
+    world = World(id="fine", seed=3, model="tiny@0.0.2", min_zoom=15, max_zoom=16, canvas_margin=8)
+    tiles = []
+    for run in ("a", "b"):
+        producer = UnitProducer(FileTileStore(tmp_path / run), lambda _world: generator)
+        key = UnitKey("fine", 16, 30000, 30001)
+        assert key in producer.produce(world, [key])
+        tiles.append((tmp_path / run / "fine" / "16" / "30000" / "30001.png").read_bytes())
+    assert tiles[0] == tiles[1] and decode_tile(tiles[0]).std() > 0
+    # A prior drawn by a renderer this code does not have is refused, not drawn differently.
+    loaded.conditioning["texture_prior"]["renderer"] = 99
+    with pytest.raises(ValueError, match="texture renderer 99"):
+        DiffusionGenerator(loaded, steps=2)
+
+    prior = entry.path / "texture_prior.safetensors"
+    prior.write_bytes(prior.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(ModelIntegrityError, match="texture_prior"):
+        load_model(copy, "tiny@0.0.2")

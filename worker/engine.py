@@ -35,7 +35,8 @@ class UnitRequest:
     ``parent`` is the canvas at half resolution as the zoom above saw it: the parent unit's
     quadrant in the centre, the known neighbours (downsampled) or the quadrant's edge in the
     margin. At min_zoom it is the procedural rendering of the layout instead
-    (``parent_is_layout``). ``layout`` is the land-cover class map on the canvas.
+    (``parent_is_layout``). ``layout`` is the land-cover class map on the canvas, whose
+    top-left pixel is (``canvas_left``, ``canvas_top``) in global pixels at ``zoom``.
     """
 
     unit: UnitKey
@@ -49,6 +50,9 @@ class UnitRequest:
     known: np.ndarray
     known_mask: np.ndarray
     layout: np.ndarray
+    canvas_left: int
+    canvas_top: int
+    world_seed: int
 
     @property
     def canvas_px(self) -> int:
@@ -179,6 +183,9 @@ def build_request(world: World, unit: UnitKey, read_tile: TileReader) -> UnitReq
         known=known,
         known_mask=mask,
         layout=class_map(world, unit.z, left, top, canvas, canvas),
+        canvas_left=left,
+        canvas_top=top,
+        world_seed=world.seed,
     )
 
 

@@ -32,7 +32,7 @@ CLASS_BASE_COLOURS = np.array(
 )
 
 
-def _hash(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
+def hash_uniform(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
     """splitmix64 of (ix, iy, seed) -> uniform floats in [0, 1)."""
     with np.errstate(over="ignore"):
         h = (
@@ -53,10 +53,10 @@ def value_noise(u: np.ndarray, v: np.ndarray, cells: float, seed: int) -> np.nda
     fx, fy = x - x0, y - y0
     sx, sy = fx * fx * (3 - 2 * fx), fy * fy * (3 - 2 * fy)
     ix, iy = x0.astype(np.int64), y0.astype(np.int64)
-    a = _hash(ix, iy, seed)
-    b = _hash(ix + 1, iy, seed)
-    c = _hash(ix, iy + 1, seed)
-    d = _hash(ix + 1, iy + 1, seed)
+    a = hash_uniform(ix, iy, seed)
+    b = hash_uniform(ix + 1, iy, seed)
+    c = hash_uniform(ix, iy + 1, seed)
+    d = hash_uniform(ix + 1, iy + 1, seed)
     return (a * (1 - sx) + b * sx) * (1 - sy) + (c * (1 - sx) + d * sx) * sy
 
 

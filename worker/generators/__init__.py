@@ -26,7 +26,10 @@ def load_generator(model: str, settings: WorkerSettings) -> Generator:
     except ModelError as exc:
         raise LookupError(f"model {model!r} is not available: {exc}") from exc
     # Steps come from the model (conditioning.json): they are part of how a world looks.
-    return DiffusionGenerator(loaded, settings.device)
+    try:
+        return DiffusionGenerator(loaded, settings.device)
+    except ValueError as exc:  # e.g. a texture renderer this version cannot draw
+        raise LookupError(f"model {model!r} cannot be used: {exc}") from exc
 
 
 __all__ = ["PROCEDURAL", "Generator", "load_generator"]

@@ -1,4 +1,9 @@
-"""The diffusion generator: a registry model refining the parent, inpainting the neighbours."""
+"""The diffusion generator: a registry model refining the parent, inpainting the neighbours.
+
+A model whose ``conditioning.json`` names a ``texture_prior`` starts each unit from the
+prior's detail band, rendered at the unit's position (SDEdit), instead of from pure noise,
+and at min_zoom takes the prior's render as the parent in place of the layout render.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from model_store.conditioning import degrade
 from model_store.registry import LoadedModel
 from model_store.sampling import SamplingInputs, sample
+from model_store.texture_prior import RENDERER_VERSION, TexturePrior
 from worker.engine import UnitRequest
+from worker.texture_render import TextureRenderer
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -29,14 +37,61 @@ class DiffusionGenerator:
         # On a CPU, units go one at a time: convolution results can depend on the batch
         # size, and a tile must not depend on what it happened to be batched with.
         self.batch_on_device = device != "cpu"
+        prior = conditioning.get("texture_prior")
+        if prior and prior.get("renderer") != RENDERER_VERSION:
+            raise ValueError(
+                f"{self.model_id} wants texture renderer {prior.get('renderer')}; this "
+                f"synthtiles draws version {RENDERER_VERSION}"
+            )
+        self.prior = TexturePrior.load(model.entry.path / prior["file"]) if prior else None
+        self.prior_settings = prior or {}
+        self.prior_zoom = int(self.prior_settings.get("native_zoom", self.finest_zoom))
+        self._renderers: dict[int, TextureRenderer] = {}
+
+    def _renderer(self, world_seed: int) -> TextureRenderer:
+        if world_seed not in self._renderers:
+            assert self.prior is not None
+            self._renderers[world_seed] = TextureRenderer(
+                self.prior,
+                world_seed,
+                native_zoom=self.prior_zoom,
+                cell_px=int(self.prior_settings.get("cell_px", 96)),
+            )
+        return self._renderers[world_seed]
+
+    def _prior_start(self, request: UnitRequest) -> tuple[np.ndarray, np.ndarray] | None:
+        """(parent, init residual) from the texture prior, or None where it does not apply
+        (no prior, or a zoom finer than the imagery it was measured on)."""
+        if self.prior is None or request.zoom > self.prior_zoom:
+            return None
+        render = self._renderer(request.world_seed).render(
+            request.zoom, request.canvas_left, request.canvas_top, request.layout
+        )
+        size = render.shape[0] // 2
+        half = render.reshape(size, 2, size, 2, 3).mean((1, 3))
+        parent = np.clip(half, 0, 255).round().astype(np.uint8)
+        # The detail band: the render minus its own 2x-down-up (what a parent cannot hold).
+        rendered = torch.from_numpy(render / 127.5 - 1.0).permute(2, 0, 1)[None].float()
+        band = rendered - degrade(rendered)
+        return parent, (band[0] * self.residual_scale).numpy()
 
     def scale_for_zoom(self, zoom: int) -> float:
         level = min(max(self.finest_zoom - zoom, 0), self.levels - 1)
         return level / max(1, self.levels - 1)
 
     def _inputs(self, requests: Sequence[UnitRequest]) -> SamplingInputs:
+        starts = [self._prior_start(r) for r in requests]
+        parents = [
+            start[0] if start is not None and r.parent_is_layout else r.parent
+            for r, start in zip(requests, starts, strict=True)
+        ]
+        init = None
+        if all(start is not None for start in starts):
+            init = torch.stack([torch.from_numpy(start[1]) for start in starts if start])
+        elif any(start is not None for start in starts):
+            raise ValueError("a batch mixes units with and without a texture-prior start")
         return SamplingInputs(
-            parent_half=torch.stack([_to_tensor(r.parent) for r in requests]),
+            parent_half=torch.stack([_to_tensor(p) for p in parents]),
             known=torch.stack([_to_tensor(r.known) for r in requests]),
             mask=torch.stack(
                 [torch.from_numpy(r.known_mask[None].astype(np.float32)) for r in requests]
@@ -44,14 +99,17 @@ class DiffusionGenerator:
             class_map=torch.stack([torch.from_numpy(r.layout.astype(np.int64)) for r in requests]),
             scale=torch.tensor([self.scale_for_zoom(r.zoom) for r in requests]),
             seeds=[r.seed for r in requests],
+            init_residual=init,
+            strength=float(self.prior_settings.get("strength", 1.0)),
         )
 
     def generate(self, requests: Sequence[UnitRequest]) -> list[np.ndarray]:
         groups: list[list[int]] = []
         if self.batch_on_device:
-            by_size: dict[int, list[int]] = {}
+            by_size: dict[tuple[int, bool], list[int]] = {}
             for index, request in enumerate(requests):
-                by_size.setdefault(request.canvas_px, []).append(index)
+                uses_prior = self.prior is not None and request.zoom <= self.prior_zoom
+                by_size.setdefault((request.canvas_px, uses_prior), []).append(index)
             groups = list(by_size.values())
         else:
             groups = [[index] for index in range(len(requests))]
