@@ -114,7 +114,13 @@ def _add_prior(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
         folder = Path(tmp) / "model"
         shutil.copytree(source.path, folder, ignore=shutil.ignore_patterns(MANIFEST))
         attach_texture_prior(
-            folder, args.data, labels, args.strength, size=args.size, cell_px=args.cell_px
+            folder,
+            args.data,
+            labels,
+            args.strength,
+            size=args.size,
+            cell_px=args.cell_px,
+            steps=args.steps,
         )
         training_data = dict(source.manifest.get("training_data", {}))
         training_data["texture_prior"] = {
@@ -236,9 +242,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     prior.add_argument("--data", type=Path, required=True, help="folder of labelled images")
     prior.add_argument("--labels", type=Path, help="CSV with columns file,class")
     prior.add_argument("--label-rule", help="regex on file names; group 1 is the class")
-    prior.add_argument("--strength", type=float, default=0.6, help="SDEdit start (0, 1]")
+    prior.add_argument("--strength", type=float, default=0.3, help="SDEdit start (0, 1]")
     prior.add_argument("--cell-px", type=int, default=96, help="parcel size in native pixels")
     prior.add_argument("--size", type=int, default=128, help="spectrum window in pixels")
+    prior.add_argument("--steps", type=int, help="DDIM schedule length (default: the model's)")
     prior.add_argument("--card", type=Path, help="MODEL_CARD.md for the new version")
     models_cmd.set_defaults(handler=models_command)
 
@@ -266,4 +273,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     model_cmd.add_argument("--out", type=Path, default=Path("docs/eval"))
     model_cmd.add_argument("--models-dir", type=Path)
     model_cmd.add_argument("--record", action="store_true", help="store metrics in the manifest")
+    model_cmd.add_argument(
+        "--ablate-prior",
+        action="store_true",
+        help="also score the model's texture prior drawn alone (no sampling)",
+    )
     model_cmd.set_defaults(handler=eval_model_command)

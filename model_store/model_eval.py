@@ -14,6 +14,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -21,6 +22,10 @@ from PIL import Image
 from model_store.chips import IMAGE_SUFFIXES, load_labels, read_rgb
 from model_store.classes import CLASSES
 from model_store.evaluation import HistogramRanges, InceptionFeatures, fid, kid
+
+if TYPE_CHECKING:
+    from worker.evaluation import Region
+    from worker.world import World
 
 EVAL_ZOOM = 16
 TILE = 256
@@ -59,10 +64,8 @@ def one_chip_per_image(folder: Path) -> np.ndarray:
     return np.stack(chips)
 
 
-def generate_tiles(model_id: str, n: int, models_dir: Path | None) -> tuple[np.ndarray, list[str]]:
-    from worker.evaluation import Region, generate_region, read_mosaic
-    from worker.layout import class_map
-    from worker.settings import WorkerSettings
+def _eval_region(model_id: str, n: int) -> tuple[World, Region]:
+    from worker.evaluation import Region
     from worker.world import DEFAULT_WORLD
 
     world = DEFAULT_WORLD.model_copy(
@@ -75,13 +78,48 @@ def generate_tiles(model_id: str, n: int, models_dir: Path | None) -> tuple[np.n
     )
     side = int(np.ceil(np.sqrt(n)))
     min_x, min_y, _, _ = world.tile_range(EVAL_ZOOM)
-    region = Region(EVAL_ZOOM, min_x + 64, min_y + 64, side, side)
+    return world, Region(EVAL_ZOOM, min_x + 64, min_y + 64, side, side)
+
+
+def prior_only_tiles(model_id: str, n: int, models_dir: Path | None) -> np.ndarray | None:
+    """The ablation: the same tiles drawn by the model's texture prior alone, no sampling."""
+    from model_store.registry import ModelRegistry
+    from model_store.texture_prior import TexturePrior
+    from worker.layout import class_map
+    from worker.texture_render import TextureRenderer
+
+    entry = ModelRegistry.from_settings(models_dir).verify(model_id)
+    settings = entry.conditioning.get("texture_prior")
+    if not settings:
+        return None
+    world, region = _eval_region(model_id, n)
+    renderer = TextureRenderer(
+        TexturePrior.load(entry.path / settings["file"]),
+        world.seed,
+        native_zoom=int(settings["native_zoom"]),
+        cell_px=int(settings["cell_px"]),
+    )
+    tiles = []
+    for x, y in region.tiles()[:n]:
+        layout = class_map(world, EVAL_ZOOM, x * TILE, y * TILE, TILE, TILE)
+        render = renderer.render(EVAL_ZOOM, x * TILE, y * TILE, layout)
+        tiles.append(np.clip(render, 0, 255).round().astype(np.uint8))
+    return np.stack(tiles)
+
+
+def generate_tiles(model_id: str, n: int, models_dir: Path | None) -> tuple[np.ndarray, list[str]]:
+    from worker.evaluation import generate_region, read_mosaic
+    from worker.layout import class_map
+    from worker.settings import WorkerSettings
+
+    world, region = _eval_region(model_id, n)
     settings = WorkerSettings(models_dir=models_dir)
     with tempfile.TemporaryDirectory(prefix="synthtiles-model-eval-") as tmp:
         started = time.perf_counter()
         made = generate_region(world, Path(tmp), region, "row-major", 1, settings)
         print(
-            f"generated {side * side} tiles ({made} units) in {time.perf_counter() - started:.0f} s"
+            f"generated {region.width * region.height} tiles ({made} units) in "
+            f"{time.perf_counter() - started:.0f} s"
         )
         mosaic = read_mosaic(world, Path(tmp), region)
     tiles, classes = [], []
@@ -142,6 +180,14 @@ def evaluate_model(args: argparse.Namespace) -> int:
         f"G {ranges.low[1]:.0f}-{ranges.high[1]:.0f}, B {ranges.low[2]:.0f}-{ranges.high[2]:.0f}"
     )
     print(f"  histogram validity: {valid.mean() * 100:.1f} % (target >= 99 %)")
+    kid_prior = None
+    if args.ablate_prior:
+        prior_tiles = prior_only_tiles(args.model, n, args.models_dir)
+        if prior_tiles is None:
+            print("  (no texture prior to ablate)")
+        else:
+            kid_prior = kid(features(prior_tiles), f_held)[0]
+            print(f"  ablation, texture prior alone (no model): KID {kid_prior:.4f}")
     per_class = {}
     for cls in CLASSES:
         gen_idx = [i for i, c in enumerate(generated_classes) if c == cls]
@@ -172,6 +218,10 @@ def evaluate_model(args: argparse.Namespace) -> int:
         "per_class": per_class,
         "eval_zoom": EVAL_ZOOM,
     }
+    if kid_comparable is not None:
+        metrics["kid_classes_in_holdout"] = kid_comparable
+    if kid_prior is not None:
+        metrics["kid_prior_alone"] = kid_prior
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     np.savez_compressed(
         args.out / "generated-tiles.npz", tiles=generated, classes=np.array(generated_classes)

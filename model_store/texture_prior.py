@@ -164,9 +164,11 @@ def attach_texture_prior(
     size: int = 128,
     per_class: int = 8,
     cell_px: int = 96,
+    steps: int | None = None,
 ) -> None:
     """Build a prior from ``data`` into a model folder and name it in conditioning.json, so
-    sampling starts from it (SDEdit at ``strength``: 1 is pure noise, 0 the prior itself)."""
+    sampling starts from it (SDEdit at ``strength``: 1 is pure noise, 0 the prior itself;
+    of a schedule of ``steps`` DDIM steps, the last round(steps * strength) run)."""
     import json
 
     if not 0.0 < strength <= 1.0:
@@ -174,6 +176,8 @@ def attach_texture_prior(
     build_texture_prior(data, labels, size, per_class).save(model_folder / PRIOR_FILE)
     path = model_folder / "conditioning.json"
     conditioning = json.loads(path.read_text())
+    if steps is not None:
+        conditioning["steps"] = steps
     conditioning["texture_prior"] = {
         "file": PRIOR_FILE,
         "renderer": RENDERER_VERSION,

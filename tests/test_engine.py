@@ -123,6 +123,9 @@ def test_conditioning_places_neighbours_and_parent_and_keeps_known_pixels_exact(
     assert out.shape == (256, 256, 3) and not np.array_equal(
         out[:, :2], canvas[m : m + 256, m : m + 2]
     )
+    # A generator that continues its neighbours' texture asks for no feathering at all.
+    plain = finish_canvas(request, canvas, feather=False)
+    assert np.array_equal(plain, canvas[m : m + 256, m : m + 256])
 
 
 def test_feathering_never_touches_known_pixels() -> None:

@@ -214,15 +214,17 @@ def _parent_canvas(
     return np.round(canvas).astype(np.uint8)
 
 
-def finish_canvas(request: UnitRequest, canvas: np.ndarray) -> np.ndarray:
-    """Keep known pixels exact, then cut the unit's own pixels from the canvas centre."""
+def finish_canvas(request: UnitRequest, canvas: np.ndarray, feather: bool = True) -> np.ndarray:
+    """Keep known pixels exact, then cut the unit's own pixels from the canvas centre
+    (``feather``: soften the generated pixels next to known ones, see below)."""
     expected = (request.canvas_px, request.canvas_px, 3)
     if canvas.shape != expected or canvas.dtype != np.uint8:
         raise ValueError(
             f"generator returned {canvas.shape} {canvas.dtype}, expected {expected} uint8"
         )
     canvas = np.where(request.known_mask[..., None], request.known, canvas)
-    canvas = _feather_along_known(canvas, request.known_mask)
+    if feather:
+        canvas = _feather_along_known(canvas, request.known_mask)
     m = request.margin
     return np.ascontiguousarray(canvas[m : m + request.unit_px, m : m + request.unit_px])
 

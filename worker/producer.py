@@ -58,9 +58,10 @@ class UnitProducer:
             raise RuntimeError(
                 f"generator returned {len(canvases)} canvases for {len(requests)} units"
             )
+        feather = generator.feather_borders
         return {
             request.unit: self.store_unit(
-                world, generator.model_id, request.unit, finish_canvas(request, canvas)
+                world, generator.model_id, request.unit, finish_canvas(request, canvas, feather)
             )
             for request, canvas in zip(requests, canvases, strict=True)
         }

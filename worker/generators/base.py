@@ -14,6 +14,8 @@ class Generator(Protocol):
     #: NAME@VERSION, written into every tile's metadata and the cache namespace.
     model_id: str
     device: str
+    #: Whether the engine softens the generated pixels next to known neighbour pixels.
+    feather_borders: bool
 
     def generate(self, requests: Sequence[UnitRequest]) -> list[np.ndarray]:
         """One (canvas_px, canvas_px, 3) uint8 canvas per request, in order.

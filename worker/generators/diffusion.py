@@ -47,6 +47,9 @@ class DiffusionGenerator:
         self.prior_settings = prior or {}
         self.prior_zoom = int(self.prior_settings.get("native_zoom", self.finest_zoom))
         self._renderers: dict[int, TextureRenderer] = {}
+        # Units started from the prior continue their neighbours' texture across the border
+        # (the prior is one function of position); feathering would only blur the seam.
+        self.feather_borders = self.prior is None
 
     def _renderer(self, world_seed: int) -> TextureRenderer:
         if world_seed not in self._renderers:

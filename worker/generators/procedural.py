@@ -18,6 +18,7 @@ from worker.engine import UnitRequest
 
 class ProceduralGenerator:
     model_id = "procedural@0.1.0"
+    feather_borders = True
 
     def __init__(self, device: str = "cpu", delay_s: float = 0.0) -> None:
         self.device = device
