@@ -4,11 +4,12 @@ Each class gets a bank of periodic textures synthesised from the prior with seed
 from the world seed, so two deployments of a world draw the same ones. The world plane is
 cut into parcels (cells of ``cell_px`` native pixels, their borders warped by noise so they
 are not a grid); each parcel picks a texture, an offset into it and a brightness from a
-hash of its coordinates. Cropland parcels keep hard edges (fields); the other classes blend
-neighbouring parcels with a variance-preserving weight (Heitz & Neyret 2018) so no seam or
-washed-out band shows. Zoom z samples the bank's 2^(native_zoom - z) area-downsampled
-level; where parcels shrink to a few pixels the render fades to the class's mean colour
-rather than alias into speckle.
+hash of its coordinates, and blends into its neighbours with a variance-preserving weight
+(Heitz & Neyret 2018) so no seam or washed-out band shows. On top, drawn procedurally:
+cropland as axis-aligned fields with crop rows and farm tracks, towns as a street grid of
+house lots, large buildings and parks, and tree crowns with their shadows. Zoom z samples
+the bank's 2^(native_zoom - z) area-downsampled level; where parcels shrink to a few
+pixels the render fades to the class's mean colour rather than alias into speckle.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class TextureRenderer:
             where = class_map == CLASS_INDEX[cls]
             if not where.any():
                 continue
-            bank = self.banks.get(cls) or self._nearest_bank(cls)
+            bank = self.banks.get(cls) or self._fallback_bank()
             out[where] = bank.mean_colour
             if detail == 0.0:
                 continue
@@ -135,7 +136,7 @@ class TextureRenderer:
             out[where] = detail * rendered + (1 - detail) * bank.mean_colour
         return out
 
-    def _nearest_bank(self, cls: str) -> _ClassBank:
+    def _fallback_bank(self) -> _ClassBank:
         # A class the prior has no texture of borrows the first class it has.
         return next(iter(self.banks.values()))
 
