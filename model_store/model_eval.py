@@ -84,21 +84,15 @@ def _eval_region(model_id: str, n: int) -> tuple[World, Region]:
 def prior_only_tiles(model_id: str, n: int, models_dir: Path | None) -> np.ndarray | None:
     """The ablation: the same tiles drawn by the model's texture prior alone, no sampling."""
     from model_store.registry import ModelRegistry
-    from model_store.texture_prior import TexturePrior
     from worker.layout import class_map
-    from worker.texture_render import TextureRenderer
+    from worker.texture_render import PriorDrawing
 
     entry = ModelRegistry.from_settings(models_dir).verify(model_id)
-    settings = entry.conditioning.get("texture_prior")
-    if not settings:
+    prior = PriorDrawing.from_conditioning(entry.path, entry.id, entry.conditioning)
+    if prior is None:
         return None
     world, region = _eval_region(model_id, n)
-    renderer = TextureRenderer(
-        TexturePrior.load(entry.path / settings["file"]),
-        world.seed,
-        native_zoom=int(settings["native_zoom"]),
-        cell_px=int(settings["cell_px"]),
-    )
+    renderer = prior.renderer(world.seed)
     tiles = []
     for x, y in region.tiles()[:n]:
         layout = class_map(world, EVAL_ZOOM, x * TILE, y * TILE, TILE, TILE)

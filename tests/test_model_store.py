@@ -195,7 +195,7 @@ def test_add_prior_registers_a_new_version_whose_prior_is_verified(
     assert entry.manifest["training_data"]["texture_prior"]["derived_from"] == model_id
     loaded = load_model(copy, "tiny@0.0.2")
     generator = DiffusionGenerator(loaded, steps=2)
-    assert set(generator.prior.classes) == {"forest", "cropland"}
+    assert set(generator.prior.stats.classes) == {"forest", "cropland"}
     # The engine uses it: units at the prior's zoom start from its render, deterministically.
     world = World(id="fine", seed=3, model="tiny@0.0.2", min_zoom=15, max_zoom=16, canvas_margin=8)
     tiles = []

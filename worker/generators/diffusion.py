@@ -15,9 +15,8 @@ import torch
 from model_store.conditioning import degrade
 from model_store.registry import LoadedModel
 from model_store.sampling import SamplingInputs, sample
-from model_store.texture_prior import RENDERER_VERSION, TexturePrior
 from worker.engine import UnitRequest
-from worker.texture_render import TextureRenderer
+from worker.texture_render import PriorDrawing
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -37,37 +36,21 @@ class DiffusionGenerator:
         # On a CPU, units go one at a time: convolution results can depend on the batch
         # size, and a tile must not depend on what it happened to be batched with.
         self.batch_on_device = device != "cpu"
-        prior = conditioning.get("texture_prior")
-        if prior and prior.get("renderer") != RENDERER_VERSION:
-            raise ValueError(
-                f"{self.model_id} wants texture renderer {prior.get('renderer')}; this "
-                f"synthtiles draws version {RENDERER_VERSION}"
-            )
-        self.prior = TexturePrior.load(model.entry.path / prior["file"]) if prior else None
-        self.prior_settings = prior or {}
-        self.prior_zoom = int(self.prior_settings.get("native_zoom", self.finest_zoom))
-        self._renderers: dict[int, TextureRenderer] = {}
+        self.prior = PriorDrawing.from_conditioning(model.entry.path, self.model_id, conditioning)
         # Units started from the prior continue their neighbours' texture across the border
         # (the prior is one function of position); feathering would only blur the seam.
         self.feather_borders = self.prior is None
 
-    def _renderer(self, world_seed: int) -> TextureRenderer:
-        if world_seed not in self._renderers:
-            assert self.prior is not None
-            self._renderers[world_seed] = TextureRenderer(
-                self.prior,
-                world_seed,
-                native_zoom=self.prior_zoom,
-                cell_px=int(self.prior_settings.get("cell_px", 96)),
-            )
-        return self._renderers[world_seed]
+    def _uses_prior(self, request: UnitRequest) -> bool:
+        return self.prior is not None and self.prior.applies_to(request.zoom)
 
     def _prior_start(self, request: UnitRequest) -> tuple[np.ndarray, np.ndarray] | None:
         """(parent, init residual) from the texture prior, or None where it does not apply
         (no prior, or a zoom finer than the imagery it was measured on)."""
-        if self.prior is None or request.zoom > self.prior_zoom:
+        if not self._uses_prior(request):
             return None
-        render = self._renderer(request.world_seed).render(
+        assert self.prior is not None
+        render = self.prior.renderer(request.world_seed).render(
             request.zoom, request.canvas_left, request.canvas_top, request.layout
         )
         size = render.shape[0] // 2
@@ -103,7 +86,7 @@ class DiffusionGenerator:
             scale=torch.tensor([self.scale_for_zoom(r.zoom) for r in requests]),
             seeds=[r.seed for r in requests],
             init_residual=init,
-            strength=float(self.prior_settings.get("strength", 1.0)),
+            strength=self.prior.strength if self.prior is not None else 1.0,
         )
 
     def generate(self, requests: Sequence[UnitRequest]) -> list[np.ndarray]:
@@ -111,8 +94,8 @@ class DiffusionGenerator:
         if self.batch_on_device:
             by_size: dict[tuple[int, bool], list[int]] = {}
             for index, request in enumerate(requests):
-                uses_prior = self.prior is not None and request.zoom <= self.prior_zoom
-                by_size.setdefault((request.canvas_px, uses_prior), []).append(index)
+                key = (request.canvas_px, self._uses_prior(request))
+                by_size.setdefault(key, []).append(index)
             groups = list(by_size.values())
         else:
             groups = [[index] for index in range(len(requests))]
