@@ -133,6 +133,7 @@ def serve(args: argparse.Namespace) -> int:
 def worker(args: argparse.Namespace) -> int:
     import redis
 
+    from core.world import WorldCatalog
     from worker.runner import Worker
     from worker.settings import (
         QueueSettings,
@@ -142,7 +143,6 @@ def worker(args: argparse.Namespace) -> int:
         WorldSettings,
     )
     from worker.store import FileTileStore
-    from worker.world import WorldCatalog
 
     redis_settings = RedisSettings()
     if not redis_settings.redis_url:

@@ -17,8 +17,8 @@ import mercantile
 import numpy as np
 
 from app.seeding import SeedError, clip_to_world
+from core.world import World
 from worker.units import UnitKey, unit_of_tile
-from worker.world import World
 
 ORIGIN = 20037508.342789244  # half the Web-Mercator world width, metres
 

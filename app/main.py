@@ -22,10 +22,10 @@ from app.routers.viewer import STATIC_DIR
 from app.services import EXPOSED_HEADERS, Services
 from app.settings import ApiSettings
 from app.tile_service import TileService
+from core.world import WorldCatalog
 from worker.protocol import Keys
 from worker.settings import QueueSettings, RedisSettings, StoreSettings, WorldSettings
 from worker.store import FileTileStore
-from worker.world import WorldCatalog
 
 log = logging.getLogger("synthtiles.api")
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import mercantile
 import redis
 
+from core.world import World, WorldCatalog
 from worker.producer import unit_complete
 from worker.protocol import Keys, Priority, job_fields, parse_done_message
 from worker.settings import QueueSettings, RedisSettings, StoreSettings, WorldSettings
 from worker.store import FileTileStore
 from worker.units import UnitKey, unit_of_tile
-from worker.world import World, WorldCatalog
 
 SERVE_INFO = ".synthtiles-serve.json"
 

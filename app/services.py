@@ -12,10 +12,10 @@ from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from app.settings import ApiSettings
 from app.tile_service import TileService
+from core.world import WorldCatalog
 from worker.protocol import Keys
 from worker.settings import QueueSettings, RedisSettings
 from worker.store import TileStore
-from worker.world import WorldCatalog
 
 EXPOSED_HEADERS = ["ETag", "X-Synthtiles-Source", "X-Synthtiles-Pending", "Retry-After"]
 _EXPOSE = (b"access-control-expose-headers", ", ".join(EXPOSED_HEADERS).encode())

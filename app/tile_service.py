@@ -17,13 +17,13 @@ from app import metrics
 from app.completion import CompletionHub
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
+from core.world import World
 from worker.layout import layout_render
 from worker.png import encode_plain
 from worker.producer import unit_complete
 from worker.protocol import Keys, Priority, etag_of
 from worker.store import TileStore
 from worker.units import UnitKey, unit_of_tile
-from worker.world import World
 
 # While waiting, look at the cache this often in case a notification was missed
 # (e.g. the pub/sub connection dropped for a moment).

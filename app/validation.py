@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from app.errors import ApiError
-from worker.world import World, WorldCatalog
+from core.world import World, WorldCatalog
 
 _INTEGER = re.compile(r"^(0|[1-9][0-9]{0,9})$")  # no sign, no leading zeros, at most 10 digits
 TILE_FORMAT = "png"

@@ -183,7 +183,7 @@ def main() -> int:
         tilejson = httpx.get(f"{base}/tilejson.json", timeout=10).json()
         world = tilejson["synthtiles"]["world"]
         z = tilejson["minzoom"] + 2
-        from worker.world import WorldCatalog
+        from core.world import WorldCatalog
 
         min_x, min_y, max_x, _ = WorldCatalog.load(worlds_file).get(world).tile_range(z)
         width = max_x - min_x + 1

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
+from core.world import WorldCatalog
 from worker.generators import load_generator
 from worker.producer import UnitProducer
 from worker.settings import WorkerSettings, WorldSettings
 from worker.store import FileTileStore
 from worker.units import UnitKey
-from worker.world import WorldCatalog
 
 
 def single_unit_times(world, settings: WorkerSettings, count: int) -> list[float]:

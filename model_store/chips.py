@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model_store.classes import CLASS_INDEX
+from core.classes import CLASS_INDEX
 from model_store.conditioning import degrade
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}

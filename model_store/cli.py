@@ -133,9 +133,9 @@ def _add_prior(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
 
 
 def eval_world_command(args: argparse.Namespace) -> int:
+    from core.world import WorldCatalog
     from worker.evaluation import ORDERS, evaluate_world, region_from_bbox
     from worker.settings import WorkerSettings, WorldSettings
-    from worker.world import WorldCatalog
 
     world_settings = WorldSettings()
     catalog = WorldCatalog.load(world_settings.worlds_file, world_settings.default_world)

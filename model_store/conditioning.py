@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from model_store.classes import CLASSES
+from core.classes import CLASSES
 
 NOISY_CHANNELS = 3
 CONDITION_CHANNELS = 3 + 3 + 1 + len(CLASSES) + 1

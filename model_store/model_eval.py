@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from core.classes import CLASSES
 from model_store.chips import IMAGE_SUFFIXES, load_labels, read_rgb
-from model_store.classes import CLASSES
 from model_store.evaluation import HistogramRanges, InceptionFeatures, fid, kid
 
 if TYPE_CHECKING:
+    from core.world import World
     from worker.evaluation import Region
-    from worker.world import World
 
 EVAL_ZOOM = 16
 TILE = 256
@@ -65,8 +65,8 @@ def one_chip_per_image(folder: Path) -> np.ndarray:
 
 
 def _eval_region(model_id: str, n: int) -> tuple[World, Region]:
+    from core.world import DEFAULT_WORLD
     from worker.evaluation import Region
-    from worker.world import DEFAULT_WORLD
 
     world = DEFAULT_WORLD.model_copy(
         update={

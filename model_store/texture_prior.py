@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from core.classes import CLASSES
 from model_store.chips import IMAGE_SUFFIXES, read_rgb
-from model_store.classes import CLASSES
 
 PRIOR_FILE = "texture_prior.safetensors"
 # How the prior is drawn over the world (worker/texture_render.py) is part of what a world

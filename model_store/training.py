@@ -20,8 +20,8 @@ from diffusers.training_utils import EMAModel
 from PIL import Image
 from tqdm import tqdm
 
+from core.classes import CLASSES
 from model_store.chips import ChipFilter, PairSampler, load_labels, load_sources
-from model_store.classes import CLASSES
 from model_store.conditioning import condition
 from model_store.network import build_unet, unet_config
 from model_store.sampling import SamplingInputs, sample

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.world import DEFAULT_WORLD
 from model_store.registry import ModelRegistry
 from worker.evaluation import Region, downsample2, generate_region, psnr, read_mosaic, seam_ratio
 from worker.settings import WorkerSettings
-from worker.world import DEFAULT_WORLD
 
 
 def test_default_model_verifies_and_is_small() -> None:

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 
+from core.world import World
 from worker.engine import (
     build_request,
     dependencies,
@@ -17,7 +18,6 @@ from worker.engine import (
 )
 from worker.generators.procedural import ProceduralGenerator
 from worker.units import UnitKey, unit_seed, unit_tiles
-from worker.world import World
 
 WORLD = World(
     id="w",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.world import World
 from model_store.chips import ChipFilter, cut_chips, load_labels
 from model_store.evaluation import HistogramRanges, fid, kid
 from model_store.registry import ModelIntegrityError, ModelRegistry, load_model
@@ -19,7 +20,6 @@ from worker.png import decode_tile
 from worker.producer import UnitProducer
 from worker.store import FileTileStore
 from worker.units import UnitKey
-from worker.world import World
 
 
 def _chip_with(black: int, white: int, size: int = 64) -> np.ndarray:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_store.classes import CLASS_COLOURS
+from core.classes import CLASS_COLOURS
+from core.world import WorldCatalog
 from tests.stack import WORLDS_FILE, Stack, metric_value
 from worker.protocol import etag_of
-from worker.world import WorldCatalog
 
 pytestmark = pytest.mark.integration
 

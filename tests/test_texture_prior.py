@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from model_store.classes import CLASS_INDEX
+from core.classes import CLASS_INDEX
 from model_store.sampling import SamplingInputs, sample
 from model_store.texture_prior import (
     TexturePrior,

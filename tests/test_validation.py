@@ -6,7 +6,7 @@ import pytest
 
 from app.errors import ApiError
 from app.validation import parse_tile
-from worker.world import DEFAULT_WORLD
+from core.world import DEFAULT_WORLD
 
 
 def test_a_tile_inside_the_default_world_parses() -> None:

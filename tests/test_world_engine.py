@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.world import World
 from worker.evaluation import (
     Region,
     cold_request_cost,
@@ -16,7 +17,6 @@ from worker.evaluation import (
 )
 from worker.layout import class_map
 from worker.settings import WorkerSettings
-from worker.world import World
 
 WORLD = World(
     id="w",

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.world import World
 from worker.layout import class_map, layout_render
 from worker.units import UnitKey, unit_seed, unit_tiles, units_per_side
-from worker.world import World
 
 EDGES = ((-1, 0), (1, 0), (0, -1), (0, 1))
 CORNERS = ((-1, -1), (1, -1), (-1, 1), (1, 1))

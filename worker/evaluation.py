@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.world import World
 from worker.engine import plan
 from worker.generators import load_generator
 from worker.generators.base import Generator
@@ -24,7 +25,6 @@ from worker.producer import UnitProducer
 from worker.settings import WorkerSettings
 from worker.store import FileTileStore
 from worker.units import UnitKey, unit_of_tile
-from worker.world import World
 
 ORDERS = ("row-major", "random", "reverse")
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from model_store.classes import CLASS_COLOURS, CLASS_INDEX, CLASSES
-from worker.world import World
-
-EARTH_KM = 40_075.0
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+from core.classes import CLASS_COLOURS, CLASS_INDEX, CLASSES
+from core.noise import fractal_noise
+from core.world import World
 
 # Mean colours of each class in the training imagery (FlightGear textures): the stand-in
 # parent at min_zoom is drawn in these, then refined by the model.
@@ -30,46 +28,6 @@ CLASS_BASE_COLOURS = np.array(
     ],
     np.float32,
 )
-
-
-def hash_uniform(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
-    """splitmix64 of (ix, iy, seed) -> uniform floats in [0, 1)."""
-    with np.errstate(over="ignore"):
-        h = (
-            ix.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-            ^ iy.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
-            ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
-        )
-        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9) & _M64
-        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB) & _M64
-        h = h ^ (h >> np.uint64(31))
-    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-
-
-def value_noise(u: np.ndarray, v: np.ndarray, cells: float, seed: int) -> np.ndarray:
-    """Smooth noise in [0, 1] with ``cells`` lattice cells across the whole world."""
-    x, y = u * cells, v * cells
-    x0, y0 = np.floor(x), np.floor(y)
-    fx, fy = x - x0, y - y0
-    sx, sy = fx * fx * (3 - 2 * fx), fy * fy * (3 - 2 * fy)
-    ix, iy = x0.astype(np.int64), y0.astype(np.int64)
-    a = hash_uniform(ix, iy, seed)
-    b = hash_uniform(ix + 1, iy, seed)
-    c = hash_uniform(ix, iy + 1, seed)
-    d = hash_uniform(ix + 1, iy + 1, seed)
-    return (a * (1 - sx) + b * sx) * (1 - sy) + (c * (1 - sx) + d * sx) * sy
-
-
-def fractal_noise(
-    u: np.ndarray, v: np.ndarray, feature_km: float, octaves: int, seed: int
-) -> np.ndarray:
-    total, amplitude, norm = np.zeros_like(u), 1.0, 0.0
-    cells = EARTH_KM / feature_km
-    for octave in range(octaves):
-        total += amplitude * value_noise(u, v, cells * 2**octave, seed + 7919 * octave)
-        norm += amplitude
-        amplitude *= 0.5
-    return total / norm
 
 
 def mercator_grid(

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from worker.world import World
+from core.world import World
 
 
 def encode_tile(pixels: np.ndarray, world: World, model_id: str, z: int, x: int, y: int) -> bytes:

@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from core.world import World
 from worker.engine import build_request, finish_canvas, plan
 from worker.generators.base import Generator
 from worker.png import decode_tile, encode_tile
 from worker.store import TileStore
 from worker.units import UnitKey, unit_tiles
-from worker.world import World
 
 StoredTile = tuple[int, int, int, bytes]  # z, x, y, png
 

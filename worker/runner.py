@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from core.world import World, WorldCatalog
 from worker import metrics
 from worker.generators import Generator, load_generator
 from worker.producer import UnitProducer
@@ -41,7 +42,6 @@ from worker.protocol import (
 from worker.settings import QueueSettings, RedisSettings, WorkerSettings
 from worker.store import TileStore
 from worker.units import UnitKey
-from worker.world import World, WorldCatalog
 
 log = logging.getLogger("synthtiles.worker")
 

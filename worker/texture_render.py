@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from model_store.classes import CLASS_INDEX, CLASSES
+from core.classes import CLASS_INDEX, CLASSES
+from core.noise import hash_uniform, value_noise
 from model_store.texture_prior import RENDERER_VERSION, TexturePrior, synthesize
-from worker.layout import hash_uniform, value_noise
 
 # Water is one surface: its parcels vary in texture only, not in colour.
 ONE_COLOUR = frozenset({"water"})

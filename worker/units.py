@@ -6,7 +6,7 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
-from worker.world import World
+from core.world import World
 
 
 @dataclass(frozen=True, order=True)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from app.services import services
 from app.validation import resolve_world
-from worker.world import World
+from core.world import World
 
 router = APIRouter(tags=["metadata"])
 

@@ -9,7 +9,7 @@ from app.http_caching import TILE_CACHE_CONTROL, etag_matches, png_response
 from app.services import services
 from app.tile_service import GenerationFailed, GenerationTimeout, TileSource
 from app.validation import parse_tile, resolve_world
-from worker.world import World
+from core.world import World
 
 router = APIRouter(tags=["tiles"])
 

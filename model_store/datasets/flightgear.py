@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from model_store.classes import CLASSES
+from core.classes import CLASSES
 
 TERRAIN = "usr/share/games/flightgear/Textures/Terrain"
 HOLDOUT_FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "holdout-textures.txt"
