@@ -18,7 +18,7 @@ from app.completion import CompletionHub
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from core.world import World
-from worker.layout import layout_render
+from worker.layout import layout_preview
 from worker.png import encode_plain
 from worker.producer import unit_complete
 from worker.protocol import Keys, Priority, etag_of
@@ -56,7 +56,7 @@ def placeholder_from_ancestor(png: bytes, depth: int, x: int, y: int, tile_size:
 
 def placeholder_from_layout(world: World, z: int, x: int, y: int) -> bytes:
     size = world.tile_size
-    return encode_plain(layout_render(world, z, x * size, y * size, size, size))
+    return encode_plain(layout_preview(world, z, x * size, y * size, size, size))
 
 
 class GenerationTimeout(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable
+from typing import Literal
 from pathlib import Path
 
 import mercantile
@@ -35,7 +36,10 @@ class World(BaseModel):
     # west, south, east, north in degrees (WGS84)
     extent: tuple[float, float, float, float] = (-180.0, -MERCATOR_MAX_LAT, 180.0, MERCATOR_MAX_LAT)
     center: tuple[float, float] | None = None
-    layout: str = "procedural"
+    # "procedural": the land-cover noise of the first worlds (worker/layout.py);
+    # "plan": a world plan (relief, rivers, roads, towns, fields; core/plan);
+    # "plan-island": a plan whose land sinks into the sea towards the extent's edges.
+    layout: Literal["procedural", "plan", "plan-island"] = "procedural"
     # Pixels of context around a unit on the generation canvas (neighbour inpainting).
     canvas_margin: int = Field(32, ge=0, le=256)
 
@@ -104,9 +108,11 @@ class World(BaseModel):
         return min_x <= x <= max_x and min_y <= y <= max_y
 
 
-DEFAULT_WORLD = World(
+# The first Carana: land-cover noise drawn with carana-sr@0.2.0. Kept servable by id
+# (published tiles never change); no longer the default.
+CARANA_V1 = World(
     id="carana",
-    name="Carana (synthetic)",
+    name="Carana (synthetic, first version)",
     seed=20261126,
     model="carana-sr@0.2.0",
     unit_size=1,
@@ -115,6 +121,22 @@ DEFAULT_WORLD = World(
     # A fictional country placed in open ocean, so no tile can be mistaken for a real place.
     extent=(-30.0, -10.0, -24.0, -4.0),
 )
+
+# The default world: an island country drawn from a world plan (relief, rivers, lakes,
+# towns, roads, fields) by carana-sr@0.3.0.
+DEFAULT_WORLD = World(
+    id="carana-v2",
+    name="Carana (synthetic)",
+    seed=20261129,
+    model="carana-sr@0.3.0",
+    unit_size=1,
+    min_zoom=10,
+    max_zoom=16,
+    extent=(-30.0, -10.0, -24.0, -4.0),
+    layout="plan-island",
+)
+
+BUILTIN_WORLDS = (DEFAULT_WORLD, CARANA_V1)
 
 
 class WorldCatalog:
@@ -132,7 +154,7 @@ class WorldCatalog:
 
     @classmethod
     def load(cls, worlds_file: Path | None, default_id: str | None = None) -> WorldCatalog:
-        worlds = [DEFAULT_WORLD]
+        worlds = list(BUILTIN_WORLDS)
         if worlds_file is not None:
             with worlds_file.open("rb") as handle:
                 data = tomllib.load(handle)

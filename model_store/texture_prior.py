@@ -28,9 +28,13 @@ from core.classes import CLASSES
 from model_store.chips import IMAGE_SUFFIXES, read_rgb
 
 PRIOR_FILE = "texture_prior.safetensors"
-# How the prior is drawn over the world (worker/texture_render.py) is part of what a world
-# looks like: a change to the drawing must bump this, and a model names the one it used.
+# How the prior is drawn over the world is part of what a world looks like: a change to
+# the drawing must make a new version, and a model names the one it uses.
+#   1: over a land-cover class map (worker/texture_render.py)
+#   2: over a world plan: relief, water, roads, towns, field parcels (worker/plan_render.py)
 RENDERER_VERSION = 1
+PLAN_RENDERER_VERSION = 2
+RENDERERS = (RENDERER_VERSION, PLAN_RENDERER_VERSION)
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,7 @@ def attach_texture_prior(
     per_class: int = 8,
     cell_px: int = 96,
     steps: int | None = None,
+    renderer: int = RENDERER_VERSION,
 ) -> None:
     """Build a prior from ``data`` into a model folder and name it in conditioning.json, so
     sampling starts from it (SDEdit at ``strength``: 1 is pure noise, 0 the prior itself;
@@ -173,6 +178,8 @@ def attach_texture_prior(
 
     if not 0.0 < strength <= 1.0:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
+    if renderer not in RENDERERS:
+        raise ValueError(f"renderer must be one of {RENDERERS}, got {renderer}")
     build_texture_prior(data, labels, size, per_class).save(model_folder / PRIOR_FILE)
     path = model_folder / "conditioning.json"
     conditioning = json.loads(path.read_text())
@@ -180,7 +187,7 @@ def attach_texture_prior(
         conditioning["steps"] = steps
     conditioning["texture_prior"] = {
         "file": PRIOR_FILE,
-        "renderer": RENDERER_VERSION,
+        "renderer": renderer,
         "strength": strength,
         "native_zoom": int(conditioning.get("finest_zoom", 16)),
         "cell_px": cell_px,

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.world import World
-from worker.layout import class_map, layout_render
+from core.plan.raster import PlanRaster, rasterize
+from worker.layout import class_map, layout_preview
+from worker.plans import world_plan
 from worker.units import UnitKey, unit_seed, unit_tiles, units_per_side
 
 EDGES = ((-1, 0), (1, 0), (0, -1), (0, 1))
@@ -53,6 +55,9 @@ class UnitRequest:
     canvas_left: int
     canvas_top: int
     world_seed: int
+    # The world plan's layers on the canvas (plan worlds only): what a plan-drawing
+    # texture prior renders.
+    plan: PlanRaster | None = None
 
     @property
     def canvas_px(self) -> int:
@@ -167,9 +172,15 @@ def build_request(world: World, unit: UnitKey, read_tile: TileReader) -> UnitReq
     top = unit.uy * world.unit_size * world.tile_size - margin
     parent_key = parent_unit(world, unit)
     if parent_key is None:
-        parent = layout_render(world, unit.z - 1, left // 2, top // 2, canvas // 2, canvas // 2)
+        parent = layout_preview(world, unit.z - 1, left // 2, top // 2, canvas // 2, canvas // 2)
     else:
         parent = _parent_canvas(world, unit, parent_key, read_tile, known, mask)
+    plan = world_plan(world)
+    raster = (
+        rasterize(plan, unit.z, left, top, canvas, canvas, world.tile_size)
+        if plan is not None
+        else None
+    )
 
     return UnitRequest(
         unit=unit,
@@ -182,10 +193,13 @@ def build_request(world: World, unit: UnitKey, read_tile: TileReader) -> UnitReq
         parent_is_layout=parent_key is None,
         known=known,
         known_mask=mask,
-        layout=class_map(world, unit.z, left, top, canvas, canvas),
+        layout=raster.classes
+        if raster is not None
+        else class_map(world, unit.z, left, top, canvas, canvas),
         canvas_left=left,
         canvas_top=top,
         world_seed=world.seed,
+        plan=raster,
     )
 
 

@@ -82,3 +82,40 @@ def layout_debug_image(world: World, z: int, x: int, y: int) -> np.ndarray:
     classes = class_map(world, z, x * size, y * size, size, size)
     palette = np.array([CLASS_COLOURS[name] for name in CLASSES], np.uint8)
     return palette[classes]
+
+
+def layout_preview(world: World, z: int, px: int, py: int, width: int, height: int) -> np.ndarray:
+    """The world's layout drawn without a model: the min-zoom parent of generators that
+    draw no prior, and the viewers' placeholder. Plan worlds show their plan."""
+    from worker.plans import world_plan
+
+    plan = world_plan(world)
+    if plan is None:
+        return layout_render(world, z, px, py, width, height)
+    from core.plan.raster import rasterize
+    from worker.plan_render import preview
+
+    return preview(rasterize(plan, z, px, py, width, height, world.tile_size))
+
+
+def layout_tile(world: World, z: int, x: int, y: int) -> np.ndarray:
+    """The debug layer at /worlds/{world}/layout/{z}/{x}/{y}.png: class colours, and for
+    plan worlds also rivers, roads and hillshade."""
+    from worker.plans import world_plan
+
+    plan = world_plan(world)
+    if plan is None:
+        return layout_debug_image(world, z, x, y)
+    from core.plan.raster import rasterize
+
+    size = world.tile_size
+    raster = rasterize(plan, z, x * size, y * size, size, size, size)
+    palette = np.array([CLASS_COLOURS[name] for name in CLASSES], np.float32)
+    image = palette[raster.classes] * np.clip(raster.shade, 0.6, 1.4)[..., None]
+    for cover, colour in (
+        (raster.river, (20, 60, 230)),
+        (raster.roads["minor"], (250, 235, 200)),
+        (raster.roads["main"], (255, 255, 255)),
+    ):
+        image = image * (1 - cover[..., None]) + np.array(colour, np.float32) * cover[..., None]
+    return np.clip(image, 0, 255).round().astype(np.uint8)

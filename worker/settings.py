@@ -27,6 +27,13 @@ class StoreSettings(BaseSettings):
     model_config = _ENV
 
     store_root: Path = Path("data/tiles")
+    # Where world plans are cached (built once per world, reused by every process);
+    # default: {store_root}/.plans.
+    plan_cache_dir: Path | None = None
+
+    @property
+    def plan_dir(self) -> Path:
+        return self.plan_cache_dir or self.store_root / ".plans"
 
 
 class WorldSettings(BaseSettings):

@@ -14,15 +14,11 @@ pixels the render fades to the class's mean colour rather than alias into speckl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from core.classes import CLASS_INDEX, CLASSES
 from core.noise import hash_uniform, value_noise
-from model_store.texture_prior import RENDERER_VERSION, TexturePrior, synthesize
+from model_store.texture_prior import TexturePrior, synthesize
 
 # Water is one surface: its parcels vary in texture only, not in colour.
 ONE_COLOUR = frozenset({"water"})
@@ -275,46 +271,3 @@ class TextureRenderer:
             weight_sq += w * w
         # Colours blend linearly; the zero-mean texture part keeps its variance.
         return colour + texture / np.sqrt(np.maximum(weight_sq, 1e-6))[:, None]
-
-
-@dataclass
-class PriorDrawing:
-    """A model's ``texture_prior`` (conditioning.json), loaded: the statistics and how to draw
-    them. The one place that reads those settings, for the generator and the evaluation."""
-
-    stats: TexturePrior
-    native_zoom: int  # the imagery's own zoom: finer zooms get no prior
-    cell_px: int
-    strength: float  # SDEdit start, as a fraction of the sampling schedule
-    _renderers: dict[int, TextureRenderer] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def from_conditioning(
-        cls, model_path: Path, model_id: str, conditioning: dict[str, Any]
-    ) -> PriorDrawing | None:
-        """None for a model without a prior; ValueError for one drawn by another renderer."""
-        settings = conditioning.get("texture_prior")
-        if not settings:
-            return None
-        if settings.get("renderer") != RENDERER_VERSION:
-            raise ValueError(
-                f"{model_id} wants texture renderer {settings.get('renderer')}; this "
-                f"synthtiles draws version {RENDERER_VERSION}"
-            )
-        return cls(
-            stats=TexturePrior.load(model_path / settings["file"]),
-            native_zoom=int(settings.get("native_zoom", conditioning.get("finest_zoom", 16))),
-            cell_px=int(settings.get("cell_px", 96)),
-            strength=float(settings.get("strength", 1.0)),
-        )
-
-    def applies_to(self, zoom: int) -> bool:
-        return zoom <= self.native_zoom
-
-    def renderer(self, world_seed: int) -> TextureRenderer:
-        """The world's renderer, made once (synthesising its texture banks is the costly part)."""
-        if world_seed not in self._renderers:
-            self._renderers[world_seed] = TextureRenderer(
-                self.stats, world_seed, self.native_zoom, self.cell_px
-            )
-        return self._renderers[world_seed]

@@ -9,14 +9,14 @@ from fastapi import APIRouter, Request, Response
 from app.http_caching import TILE_CACHE_CONTROL, png_response
 from app.services import services
 from app.validation import parse_tile, resolve_world
-from worker.layout import layout_debug_image
+from worker.layout import layout_tile
 from worker.png import encode_plain
 
 router = APIRouter(tags=["layout"])
 
 
 def _encode(world, z: int, x: int, y: int) -> bytes:
-    return encode_plain(layout_debug_image(world, z, x, y))
+    return encode_plain(layout_tile(world, z, x, y))
 
 
 @router.api_route(
@@ -25,7 +25,7 @@ def _encode(world, z: int, x: int, y: int) -> bytes:
     response_class=Response,
     summary="Colour-coded land-cover layout tile",
 )
-async def layout_tile(request: Request, world_id: str, z: str, x: str, y_file: str) -> Response:
+async def layout_debug_tile(request: Request, world_id: str, z: str, x: str, y_file: str) -> Response:
     world = resolve_world(services(request).catalog, world_id)
     tz, tx, ty = parse_tile(world, z, x, y_file)
     png = await asyncio.to_thread(_encode, world, tz, tx, ty)

@@ -16,7 +16,7 @@ from model_store.conditioning import degrade
 from model_store.registry import LoadedModel
 from model_store.sampling import SamplingInputs, sample
 from worker.engine import UnitRequest
-from worker.texture_render import PriorDrawing
+from worker.prior_drawing import PriorDrawing
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -50,8 +50,13 @@ class DiffusionGenerator:
         if not self._uses_prior(request):
             return None
         assert self.prior is not None
-        render = self.prior.renderer(request.world_seed).render(
-            request.zoom, request.canvas_left, request.canvas_top, request.layout
+        render = self.prior.draw(
+            request.world_seed,
+            request.zoom,
+            request.canvas_left,
+            request.canvas_top,
+            request.layout,
+            request.plan,
         )
         size = render.shape[0] // 2
         half = render.reshape(size, 2, size, 2, 3).mean((1, 3))

@@ -1,0 +1,150 @@
+"""Polylines of the plan (rivers, roads): storage, shaping and lookup by area.
+
+Vertices are stored in cell units with a width in metres per vertex. Lines come off the
+grid as chains of cell centres; ``smooth`` rounds their corners (Chaikin) and ``meander``
+densifies them and bends them sideways with hashed sines, so a river winds at the scale of
+its own width and a road curves gently, both as pure functions of the line's vertices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.noise import hash_uniform
+
+
+def chaikin(points: np.ndarray, values: np.ndarray, rounds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Corner cutting that keeps both end points; ``values`` ride along (e.g. widths)."""
+    for _ in range(rounds):
+        if len(points) < 3:
+            break
+        a, b = points[:-1], points[1:]
+        va, vb = values[:-1], values[1:]
+        q, r = 0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b
+        qv, rv = 0.75 * va + 0.25 * vb, 0.25 * va + 0.75 * vb
+        inner = np.empty((2 * len(a), 2))
+        inner[0::2], inner[1::2] = q, r
+        inner_v = np.empty(2 * len(a))
+        inner_v[0::2], inner_v[1::2] = qv, rv
+        points = np.vstack([points[:1], inner[1:-1], points[-1:]])
+        values = np.concatenate([values[:1], inner_v[1:-1], values[-1:]])
+    return points, values
+
+
+def resample(
+    points: np.ndarray, values: np.ndarray, spacing: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evenly spaced vertices (``spacing`` in cell units); returns (points, values, arclength)."""
+    steps = np.hypot(*np.diff(points, axis=0).T)
+    arc = np.concatenate([[0.0], np.cumsum(steps)])
+    total = arc[-1]
+    count = max(2, int(np.ceil(total / spacing)) + 1)
+    at = np.linspace(0.0, total, count)
+    xs = np.interp(at, arc, points[:, 0])
+    ys = np.interp(at, arc, points[:, 1])
+    return np.stack([xs, ys], 1), np.interp(at, arc, values), at
+
+
+def meander(
+    points: np.ndarray,
+    widths_m: np.ndarray,
+    m_per_cell: float,
+    seed: int,
+    wavelength_per_width: float,
+    min_wavelength_m: float,
+    max_amplitude_cells: float,
+    spacing_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Densify to ``spacing_m`` and bend sideways: two sines whose wavelength follows the
+    local width (rivers meander at ~10 widths), amplitude capped so a line stays in its
+    valley. The end points do not move (confluences and mouths stay joined)."""
+    pts, widths, arc = resample(points, widths_m, spacing_m / m_per_cell)
+    if len(pts) < 3:
+        return pts, widths
+    tangent = np.gradient(pts, axis=0)
+    tangent /= np.maximum(np.hypot(*tangent.T), 1e-12)[:, None]
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
+    wavelength = np.maximum(widths * wavelength_per_width, min_wavelength_m) / m_per_cell
+    h = hash_uniform(
+        np.arange(6) + int(pts[0, 0] * 64), np.full(6, int(pts[0, 1] * 64)), seed
+    ) * (2 * np.pi)
+    # Three scales of bends (the line's own wavelength, 3.7x and 13x it); each one's phase
+    # speed wobbles along the line, so bends vary in length instead of repeating.
+    offset = np.zeros(len(pts))
+    for k, (scale, weight) in enumerate(((1.0, 1.0), (3.7, 0.8), (13.0, 0.9))):
+        rate = 1.0 + 0.45 * np.sin(arc / (wavelength * scale * 2.3) + h[k + 3])
+        phase = np.cumsum(np.diff(arc, prepend=0.0) * rate / (wavelength * scale)) * 2 * np.pi
+        offset += weight * np.sin(phase + h[k]) * np.minimum(
+            0.16 * wavelength * scale, max_amplitude_cells
+        )
+    taper = np.minimum(1.0, np.minimum(arc, arc[-1] - arc) / np.maximum(2 * wavelength, 1e-9))
+    offset *= taper / 1.6
+    return pts + normal * offset[:, None], widths
+
+
+@dataclass
+class Polylines:
+    """Many polylines in flat arrays: vertices (N, 2) in cell units, width_m (N,), and per
+    line its start offset, kind and name."""
+
+    vertices: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    width_m: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    starts: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    kinds: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_lines(cls, lines: list[tuple[np.ndarray, np.ndarray, str]]) -> Polylines:
+        if not lines:
+            return cls()
+        vertices = np.vstack([points for points, _, _ in lines])
+        widths = np.concatenate([w for _, w, _ in lines]).astype(np.float32)
+        lengths = np.array([len(points) for points, _, _ in lines], np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        return cls(vertices, widths, starts, [kind for _, _, kind in lines])
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def line(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.starts[index], self.starts[index + 1]
+        return self.vertices[a:b], self.width_m[a:b]
+
+    def segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(a, b, width_a, width_b, line index) of every segment, as flat arrays."""
+        keep = np.ones(len(self.vertices), bool)
+        keep[self.starts[1:] - 1] = False  # a line's last vertex starts no segment
+        index = np.flatnonzero(keep[:-1]) if len(keep) else np.zeros(0, np.int64)
+        owner = np.searchsorted(self.starts, index, side="right") - 1
+        return index, index + 1, owner, self.width_m[index]
+
+    def in_box(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        """Indices of lines with a vertex inside the box (cell units), as a bool mask."""
+        v = self.vertices
+        inside = (v[:, 0] >= x0) & (v[:, 0] <= x1) & (v[:, 1] >= y0) & (v[:, 1] <= y1)
+        hits = np.zeros(len(self), bool)
+        if inside.any():
+            owners = np.searchsorted(self.starts, np.flatnonzero(inside), side="right") - 1
+            hits[np.unique(owners)] = True
+        return hits
+
+    def subset(self, mask: np.ndarray) -> Polylines:
+        return Polylines.from_lines([(*self.line(i), self.kinds[i]) for i in np.flatnonzero(mask)])
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {
+            f"{prefix}_vertices": self.vertices,
+            f"{prefix}_width": self.width_m,
+            f"{prefix}_starts": self.starts,
+            f"{prefix}_kinds": np.array(self.kinds, dtype="U16"),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> Polylines:
+        return cls(
+            arrays[f"{prefix}_vertices"],
+            arrays[f"{prefix}_width"],
+            arrays[f"{prefix}_starts"],
+            [str(k) for k in arrays[f"{prefix}_kinds"]],
+        )

@@ -1,0 +1,353 @@
+"""The world plan: a world's geography, built once per world (or per chunk) and cached.
+
+A bounded world is planned in one window: its extent plus a margin. A world too large for
+one window (up to the whole Web-Mercator plane) is planned in chunks of ``CHUNK_CELLS``
+cells fixed on the global grid, each built from its own cells plus a margin of context and
+keeping only what lies inside it, so a chunk is the same whichever was built first.
+
+Everything in a plan is a function of the ``PlanSpec`` (seed, extent, coast) alone; its
+``key`` names the cache file, so a changed world never reads another world's plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from core.noise import fractal_noise
+from core.plan import hydrology, roads
+from core.plan.grid import CELLS, CellWindow, metres_per_cell
+from core.plan.lines import Polylines, chaikin, meander
+from core.plan.settlements import Settlement, place, suitability
+from core.plan.terrain import Terrain
+
+# Bump when the planning changes what a plan holds: cached plans of other versions are
+# never read, and worlds made with another version must name it (see core.world).
+PLAN_VERSION = 1
+MAX_WINDOW_CELLS = 1600  # a bounded world wider than this is planned in chunks
+CHUNK_CELLS = 512
+CHUNK_MARGIN = 96
+BOUNDED_MARGIN = 16
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    seed: int
+    extent: tuple[float, float, float, float]  # x0, y0, x1, y1 in cell units
+    island: bool
+
+    @property
+    def key(self) -> str:
+        text = json.dumps({"v": PLAN_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def chunked(self) -> bool:
+        x0, y0, x1, y1 = self.extent
+        return max(x1 - x0, y1 - y0) > MAX_WINDOW_CELLS
+
+    def terrain(self) -> Terrain:
+        return Terrain(self.seed, self.extent if self.island else None)
+
+
+@dataclass
+class PlanChunk:
+    """The plan of one window. Grids cover ``window``; features are those of ``interior``."""
+
+    window: CellWindow
+    interior: CellWindow
+    height: np.ndarray  # float32 metres
+    surface: np.ndarray  # float32: water surface / filled height
+    water_level: np.ndarray  # float32: level of the sea (0) or a lake near a cell, else -inf
+    catchment_km2: np.ndarray  # float32
+    farm: np.ndarray  # float32 0..1: how farmed the land around a cell is
+    rivers: Polylines
+    roads: Polylines
+    settlements: list[Settlement]
+
+    def sample(self, grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Bilinear sample of a grid at positions in cell units (clamped to the window)."""
+        fx = np.clip(x - self.window.i0 - 0.5, 0, self.window.width - 1.001)
+        fy = np.clip(y - self.window.j0 - 0.5, 0, self.window.height - 1.001)
+        c0, r0 = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
+        tx, ty = fx - c0, fy - r0
+        g = grid
+        top = g[r0, c0] * (1 - tx) + g[r0, c0 + 1] * tx
+        bottom = g[r0 + 1, c0] * (1 - tx) + g[r0 + 1, c0 + 1] * tx
+        return top * (1 - ty) + bottom * ty
+
+    def nearest(self, grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        c = np.clip(np.floor(x - self.window.i0).astype(np.int64), 0, self.window.width - 1)
+        r = np.clip(np.floor(y - self.window.j0).astype(np.int64), 0, self.window.height - 1)
+        return grid[r, c]
+
+    def save(self, path: Path) -> None:
+        arrays = {
+            "window": np.array(
+                [self.window.i0, self.window.j0, self.window.width, self.window.height]
+            ),
+            "interior": np.array(
+                [self.interior.i0, self.interior.j0, self.interior.width, self.interior.height]
+            ),
+            "height": self.height,
+            "surface": self.surface,
+            "water_level": self.water_level,
+            "catchment_km2": self.catchment_km2,
+            "farm": self.farm,
+            "settlements": np.array(json.dumps([asdict(s) for s in self.settlements])),
+            **self.rivers.to_arrays("rivers"),
+            **self.roads.to_arrays("roads"),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".plan-", suffix=".npz")
+        os.close(fd)
+        try:
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+            os.replace(tmp, path)  # same content whoever writes it: replacing is harmless
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @classmethod
+    def load(cls, path: Path) -> PlanChunk:
+        with np.load(path) as data:
+            arrays = {name: data[name] for name in data.files}
+        return cls(
+            window=CellWindow(*(int(v) for v in arrays["window"])),
+            interior=CellWindow(*(int(v) for v in arrays["interior"])),
+            height=arrays["height"],
+            surface=arrays["surface"],
+            water_level=arrays["water_level"],
+            catchment_km2=arrays["catchment_km2"],
+            farm=arrays["farm"],
+            settlements=[Settlement(**s) for s in json.loads(str(arrays["settlements"]))],
+            rivers=Polylines.from_arrays(arrays, "rivers"),
+            roads=Polylines.from_arrays(arrays, "roads"),
+        )
+
+
+def build_chunk(spec: PlanSpec, interior: CellWindow, margin: int) -> PlanChunk:
+    window = interior.grown(margin)
+    terrain = spec.terrain()
+    x, y = window.centres()
+    height = terrain.coarse(x, y).astype(np.float32)
+    m_cell = np.asarray(metres_per_cell(y), np.float64)
+    cell_km2 = (m_cell / 1000.0) ** 2
+    drainage = hydrology.drain(height, cell_km2)
+    land = ~drainage.sea & (drainage.lake == 0)
+
+    # Water level near each cell: the coast and lake shores are then contours of the
+    # fine relief (pixels below the level of the water next to them are water).
+    level = np.full(height.shape, -np.inf, np.float32)
+    level[drainage.sea] = 0.0
+    lake_cells = drainage.lake > 0
+    level[lake_cells] = drainage.surface[lake_cells]
+    grown = ndimage.maximum_filter(level, size=3)
+    water_level = np.where(np.isfinite(level), level, grown).astype(np.float32)
+
+    gy, gx = np.gradient(height.astype(np.float64))
+    slope = np.hypot(gx, gy) / m_cell
+    m_mean = float(m_cell.mean())
+
+    rivers = _river_lines(spec, drainage, window, interior, m_mean)
+
+    river_cells = drainage.catchment_km2 >= hydrology.RIVER_KM2
+    near_water = ndimage.distance_transform_edt(~(river_cells | ~land)) if land.any() else None
+    water_near = (
+        np.exp(-np.asarray(near_water) / 4.0) if near_water is not None else np.zeros_like(height)
+    )
+    score = suitability(height, slope, water_near, land)
+    box = (
+        interior.i0,
+        interior.j0,
+        interior.i0 + interior.width,
+        interior.j0 + interior.height,
+    )
+    settlements = place(spec.seed, window.i0, window.j0, score, box)
+
+    passable = ~drainage.sea
+    u, v = x / CELLS, y / CELLS
+    wander = 0.6 + 0.8 * fractal_noise(u, v, 8.0, 3, spec.seed + 71)
+    graph = roads.cost_graph(slope, passable, river_cells & land, lake_cells, wander)
+    cols = window.width
+    cells = roads.settlement_cells(settlements, window.i0, window.j0, cols)
+    edges = roads.road_edges(graph, cells, [s.tier for s in settlements])
+    road_lines = _road_lines(spec, roads.chains(edges), window, interior, m_mean)
+
+    road_raster = np.zeros(height.size, bool)
+    for a, b in edges:
+        road_raster[[a, b]] = True
+    road_raster = road_raster.reshape(height.shape)
+    farm = _farm_intensity(road_raster, settlements, window, slope, land)
+    return PlanChunk(
+        window=window,
+        interior=interior,
+        height=height,
+        surface=drainage.surface,
+        water_level=water_level,
+        catchment_km2=drainage.catchment_km2,
+        farm=farm,
+        rivers=rivers,
+        roads=road_lines,
+        settlements=settlements,
+    )
+
+
+def _xy(window: CellWindow, flat: list[int]) -> np.ndarray:
+    rows, cols = np.divmod(np.asarray(flat), window.width)
+    return np.stack([window.i0 + cols + 0.5, window.j0 + rows + 0.5], 1).astype(np.float64)
+
+
+def _river_lines(
+    spec: PlanSpec,
+    drainage: hydrology.Drainage,
+    window: CellWindow,
+    interior: CellWindow,
+    m_cell: float,
+) -> Polylines:
+    catchment = drainage.catchment_km2.ravel()
+    lines = []
+    for course in hydrology.river_courses(drainage):
+        points = _xy(window, course)
+        area = catchment[course].astype(np.float64)
+        # Width from catchment (hydraulic geometry: w ~ Q^0.5, Q ~ area).
+        width = np.clip(1.6 * area**0.55, 3.0, 900.0)
+        # Split where a stream becomes a river, so each piece has one kind.
+        big = area >= hydrology.RIVER_KM2
+        cut = int(np.argmax(big)) if big.any() else len(course)
+        pieces = []
+        if cut > 0:
+            pieces.append((points[: cut + 1], width[: cut + 1], "stream"))
+        if cut < len(course) - 1:
+            pieces.append((points[cut:], width[cut:], "river"))
+        for pts, w, kind in pieces:
+            if len(pts) < 2:
+                continue
+            pts, w = chaikin(pts, w, 2)
+            pts, w = meander(pts, w, m_cell, spec.seed + 61, 11.0, 250.0, 0.3, spacing_m=40.0)
+            keep = interior.contains(pts[:, 0], pts[:, 1])
+            if keep.any():
+                lines.append((pts, w.astype(np.float32), kind))
+    return Polylines.from_lines(lines)
+
+
+ROAD_WIDTH_M = {roads.MAIN: 9.0, roads.MINOR: 6.0}
+
+
+def _road_lines(
+    spec: PlanSpec,
+    chains: list[tuple[list[int], str]],
+    window: CellWindow,
+    interior: CellWindow,
+    m_cell: float,
+) -> Polylines:
+    lines = []
+    for chain, kind in chains:
+        points = _xy(window, chain)
+        width = np.full(len(points), ROAD_WIDTH_M[kind])
+        points, width = chaikin(points, width, 3)
+        points, width = meander(
+            points, width, m_cell, spec.seed + 67, 300.0, 2500.0, 0.12, spacing_m=60.0
+        )
+        if interior.contains(points[:, 0], points[:, 1]).any():
+            lines.append((points, width.astype(np.float32), kind))
+    return Polylines.from_lines(lines)
+
+
+def _farm_intensity(
+    road_raster: np.ndarray,
+    settlements: list[Settlement],
+    window: CellWindow,
+    slope: np.ndarray,
+    land: np.ndarray,
+) -> np.ndarray:
+    """How farmed the land is: high near roads and settlements, on gentle slopes."""
+    d_road = ndimage.distance_transform_edt(~road_raster) if road_raster.any() else np.inf
+    near = np.exp(-np.asarray(d_road) / 5.0) * 0.8
+    for tier, reach in (("city", 14.0), ("town", 9.0), ("village", 3.5)):
+        mask = np.zeros(window.shape, bool)
+        for s in settlements:
+            if s.tier == tier:
+                r, c = int(s.y) - window.j0, int(s.x) - window.i0
+                if 0 <= r < window.height and 0 <= c < window.width:
+                    mask[r, c] = True
+        if mask.any():
+            near = np.maximum(near, np.exp(-ndimage.distance_transform_edt(~mask) / reach))
+    flat = np.clip(1.0 - slope / 0.12, 0.0, 1.0)
+    return (near * flat * land).astype(np.float32)
+
+
+class WorldPlan:
+    """A world's plan: its chunks, built on first use and cached in memory and on disk."""
+
+    def __init__(self, spec: PlanSpec, cache_dir: Path | None = None) -> None:
+        self.spec = spec
+        self.cache_dir = cache_dir
+        self.terrain = spec.terrain()
+        self._chunks: dict[tuple[int, int], PlanChunk] = {}
+        self._lock = threading.Lock()
+
+    def chunk_keys(self, x0: float, y0: float, x1: float, y1: float) -> list[tuple[int, int]]:
+        if not self.spec.chunked:
+            return [(0, 0)]
+        ci0, cj0 = int(math.floor(x0 / CHUNK_CELLS)), int(math.floor(y0 / CHUNK_CELLS))
+        ci1, cj1 = int(math.floor(x1 / CHUNK_CELLS)), int(math.floor(y1 / CHUNK_CELLS))
+        return [
+            (ci, cj)
+            for cj in range(max(cj0, 0), min(cj1, CELLS // CHUNK_CELLS - 1) + 1)
+            for ci in range(max(ci0, 0), min(ci1, CELLS // CHUNK_CELLS - 1) + 1)
+        ]
+
+    def chunk(self, key: tuple[int, int]) -> PlanChunk:
+        with self._lock:
+            found = self._chunks.get(key)
+            if found is None:
+                found = self._load_or_build(key)
+                self._chunks[key] = found
+            return found
+
+    def chunks_in(self, x0: float, y0: float, x1: float, y1: float) -> list[PlanChunk]:
+        return [self.chunk(key) for key in self.chunk_keys(x0, y0, x1, y1)]
+
+    def _interior(self, key: tuple[int, int]) -> tuple[CellWindow, int]:
+        if not self.spec.chunked:
+            x0, y0, x1, y1 = self.spec.extent
+            i0, j0 = int(math.floor(x0)), int(math.floor(y0))
+            i1, j1 = int(math.ceil(x1)), int(math.ceil(y1))
+            return CellWindow(i0, j0, i1 - i0, j1 - j0), BOUNDED_MARGIN
+        ci, cj = key
+        return CellWindow(
+            ci * CHUNK_CELLS, cj * CHUNK_CELLS, CHUNK_CELLS, CHUNK_CELLS
+        ), CHUNK_MARGIN
+
+    def _load_or_build(self, key: tuple[int, int]) -> PlanChunk:
+        path = None
+        if self.cache_dir is not None:
+            path = self.cache_dir / f"plan-{self.spec.key}-{key[0]}-{key[1]}.npz"
+            if path.exists():
+                try:
+                    return PlanChunk.load(path)
+                except (OSError, ValueError, KeyError):
+                    pass  # a damaged cache file is rebuilt
+        interior, margin = self._interior(key)
+        chunk = build_chunk(self.spec, interior, margin)
+        if path is not None:
+            try:
+                chunk.save(path)
+            except OSError:
+                pass  # a read-only cache only costs a rebuild next time
+        return chunk
+
+    def build_all(self) -> list[PlanChunk]:
+        """Every chunk of the extent (for a bounded world: its one window)."""
+        return self.chunks_in(*self.spec.extent)

@@ -1,0 +1,317 @@
+"""The plan on a canvas: per-pixel layers of one region at one zoom (what imagery draws).
+
+Everything is evaluated at each pixel's global position, never at canvas indices, so two
+overlapping canvases agree where they overlap and a region equals the same area computed
+as part of a larger one. Lines are drawn with analytic anti-aliasing to the pixel
+footprint, so a 9 m road is a faint line at 38 m/px and a crisp one at 2.4 m/px.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.classes import CLASS_INDEX
+from core.noise import fractal_noise, hash_uniform
+from core.plan.grid import CELLS, EARTH_CIRCUMFERENCE_M
+from core.plan.lines import Polylines
+from core.plan.plan import PlanChunk, WorldPlan
+from core.plan.settlements import Settlement
+
+M_PER_CELL = EARTH_CIRCUMFERENCE_M / CELLS  # Mercator metres (true scale at the equator)
+SUN_AZIMUTH_DEG, SUN_ALTITUDE_DEG = 315.0, 40.0
+
+
+@dataclass
+class PlanRaster:
+    zoom: int
+    left: int
+    top: int
+    footprint_m: float  # ground size of a pixel (Mercator metres)
+    x: np.ndarray  # (H, W) float64 positions in cell units
+    y: np.ndarray
+    classes: np.ndarray  # uint8 land-cover class
+    elevation: np.ndarray  # float32 metres
+    shade: np.ndarray  # float32 hillshade, 1 on flat ground
+    water: np.ndarray  # float32 coverage of sea and lakes
+    depth: np.ndarray  # float32 metres below the water surface (0 on land)
+    sea: np.ndarray  # bool: the water here is the sea (else a lake)
+    river: np.ndarray  # float32 coverage of rivers and streams
+    river_near: np.ndarray  # float32 0..1: closeness to a watercourse (riverine belts)
+    roads: dict[str, np.ndarray]  # kind -> float32 coverage
+    road_near: np.ndarray  # float32 metres to the nearest road edge (capped)
+    urban: np.ndarray  # float32 built-up density 0..1
+    town_angle: np.ndarray  # float32 street-grid angle of the nearest settlement
+    farm: np.ndarray  # float32 0..1
+    moisture: np.ndarray  # float32 0..1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.classes.shape
+
+
+def positions(
+    zoom: int, left: int, top: int, width: int, height: int, tile_size: int, pad: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cell-unit positions of pixel centres of a region in global pixels at ``zoom``."""
+    scale = CELLS / float(tile_size * 2**zoom)
+    xs = (left - pad + np.arange(width + 2 * pad) + 0.5) * scale
+    ys = (top - pad + np.arange(height + 2 * pad) + 0.5) * scale
+    return np.meshgrid(xs, ys)
+
+
+def _lod(points: np.ndarray, widths: np.ndarray, spacing: float, min_spacing: float):
+    """Drop vertices closer than ``min_spacing`` (cell units) apart: lines at coarse zooms
+    need no 40 m vertices. End points are always kept."""
+    step = max(1, int(min_spacing / max(spacing, 1e-9)))
+    if step == 1 or len(points) <= 2:
+        return points, widths
+    keep = np.arange(0, len(points), step)
+    if keep[-1] != len(points) - 1:
+        keep = np.append(keep, len(points) - 1)
+    return points[keep], widths[keep]
+
+
+def draw_lines(
+    lines: Polylines,
+    kinds: tuple[str, ...],
+    x0: float,
+    y0: float,
+    pixel: float,
+    shape: tuple[int, int],
+    near_m: float,
+    width_scale: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(coverage, distance to the nearest line edge in metres, capped at ``near_m``) of the
+    lines of ``kinds`` on a pixel grid whose first pixel centre is (x0, y0) in cell units
+    and whose pixels are ``pixel`` cells wide."""
+    rows, cols = shape
+    coverage = np.zeros(shape, np.float32)
+    distance = np.full(shape, near_m, np.float32)
+    reach = near_m / M_PER_CELL
+    box = lines.in_box(
+        x0 - pixel - reach - 1,
+        y0 - pixel - reach - 1,
+        x0 + cols * pixel + reach + 1,
+        y0 + rows * pixel + reach + 1,
+    )
+    footprint_m = pixel * M_PER_CELL
+    for index in np.flatnonzero(box):
+        if lines.kinds[index] not in kinds:
+            continue
+        points, widths = lines.line(index)
+        spacing = float(np.hypot(*(points[1] - points[0]))) if len(points) > 1 else 1.0
+        points, widths = _lod(points, widths, spacing, 1.5 * pixel)
+        half_w = widths.astype(np.float64) * width_scale / 2.0  # metres
+        # Pixel coordinates of the vertices.
+        px = (points[:, 0] - x0) / pixel
+        py = (points[:, 1] - y0) / pixel
+        pad = (half_w.max() + near_m) / footprint_m + 1.5
+        for s in range(len(points) - 1):
+            ax, ay, bx, by = px[s], py[s], px[s + 1], py[s + 1]
+            c0 = max(int(np.floor(min(ax, bx) - pad)), 0)
+            c1 = min(int(np.ceil(max(ax, bx) + pad)) + 1, cols)
+            r0 = max(int(np.floor(min(ay, by) - pad)), 0)
+            r1 = min(int(np.ceil(max(ay, by) + pad)) + 1, rows)
+            if c0 >= c1 or r0 >= r1:
+                continue
+            gx = np.arange(c0, c1)[None, :] - ax
+            gy = np.arange(r0, r1)[:, None] - ay
+            dx, dy = bx - ax, by - ay
+            length2 = dx * dx + dy * dy
+            t = np.clip((gx * dx + gy * dy) / length2, 0.0, 1.0) if length2 > 0 else 0.0
+            d = np.hypot(gx - t * dx, gy - t * dy) * footprint_m  # metres to the centre line
+            hw = half_w[s] + (half_w[s + 1] - half_w[s]) * t
+            # Area coverage of a pixel by a band of half width hw, to first order.
+            cov = np.clip(
+                (np.minimum(d + footprint_m / 2, hw) - np.maximum(d - footprint_m / 2, -hw))
+                / footprint_m,
+                0,
+                1,
+            )
+            region = coverage[r0:r1, c0:c1]
+            np.maximum(region, cov.astype(np.float32), out=region)
+            edge = distance[r0:r1, c0:c1]
+            np.minimum(edge, np.maximum(d - hw, 0).astype(np.float32), out=edge)
+    return coverage, distance
+
+
+def _hillshade(elev: np.ndarray, footprint_m: float, exaggeration: float) -> np.ndarray:
+    """Lambertian shading of a padded (H+2, W+2) height field; 1 on flat ground."""
+    gx = (elev[1:-1, 2:] - elev[1:-1, :-2]) / (2 * footprint_m) * exaggeration
+    gy = (elev[2:, 1:-1] - elev[:-2, 1:-1]) / (2 * footprint_m) * exaggeration
+    az, alt = np.radians(SUN_AZIMUTH_DEG), np.radians(SUN_ALTITUDE_DEG)
+    # Light from the north-west (up-left on the map): x east, y south.
+    lx, ly, lz = np.cos(alt) * np.sin(az), -np.cos(alt) * np.cos(az), np.sin(alt)
+    norm = np.sqrt(gx * gx + gy * gy + 1.0)
+    lambert = (-gx * lx - gy * ly + lz) / norm
+    return (np.clip(lambert, 0.0, 1.0) / np.sin(alt)).astype(np.float32)
+
+
+def _settlement_field(
+    settlements: list[Settlement], x: np.ndarray, y: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(built-up density, street-grid angle) from the settlements near the canvas."""
+    density = np.zeros(x.shape, np.float32)
+    angle = np.zeros(x.shape, np.float32)
+    if not settlements:
+        return density, angle
+    u, v = x / CELLS, y / CELLS
+    # Town edges are ragged: the distance is warped by noise at a few hundred metres.
+    warp = 0.55 + 0.9 * fractal_noise(u, v, 0.9, 3, seed + 81)
+    x0, x1, y0, y1 = float(x.min()), float(x.max()), float(y.min()), float(y.max())
+    for s in settlements:
+        r = s.radius_m / M_PER_CELL
+        if s.x < x0 - 3 * r or s.x > x1 + 3 * r or s.y < y0 - 3 * r or s.y > y1 + 3 * r:
+            continue
+        d = np.hypot(x - s.x, y - s.y)
+        here = np.exp(-((d * warp / r) ** 2)).astype(np.float32)
+        closer = here > density
+        density = np.where(closer, here, density)
+        key = hash_uniform(np.array([int(s.x * 8)]), np.array([int(s.y * 8)]), seed + 83)[0]
+        angle = np.where(closer, np.float32(key * np.pi / 2), angle)
+    return density, angle
+
+
+def rasterize(
+    plan: WorldPlan,
+    zoom: int,
+    left: int,
+    top: int,
+    width: int,
+    height: int,
+    tile_size: int = 256,
+) -> PlanRaster:
+    """The plan's layers on the region whose top-left pixel is (left, top) at ``zoom``."""
+    seed = plan.spec.seed
+    pixel = CELLS / float(tile_size * 2**zoom)  # cell units per pixel
+    footprint_m = pixel * M_PER_CELL
+    px, py = positions(zoom, left, top, width, height, tile_size, pad=1)
+    x, y = px[1:-1, 1:-1], py[1:-1, 1:-1]
+    x0, y0 = float(x[0, 0]), float(y[0, 0])
+    chunks = plan.chunks_in(float(px.min()), float(py.min()), float(px.max()), float(py.max()))
+
+    terrain = plan.terrain
+    elev_padded = terrain.coarse(px, py) + terrain.detail(px, py, 2 * footprint_m)
+    elevation = elev_padded[1:-1, 1:-1].astype(np.float32)
+    exaggeration = 1.0 + 0.5 * np.clip((footprint_m - 10.0) / 100.0, 0.0, 1.0)
+    shade = _hillshade(elev_padded, footprint_m, exaggeration)
+
+    water_level = np.full(x.shape, -np.inf, np.float32)
+    farm = np.zeros(x.shape, np.float32)
+    settlements: list[Settlement] = []
+    rivers, roads = [], []
+    for chunk in chunks:
+        inside = chunk.interior.contains(x, y) if plan.spec.chunked else np.ones(x.shape, bool)
+        water_level = np.where(inside, _level(chunk, x, y), water_level)
+        farm = np.where(inside, chunk.sample(chunk.farm, x, y), farm)
+        settlements += chunk.settlements
+        rivers.append(chunk.rivers)
+        roads.append(chunk.roads)
+
+    slope_px = (
+        np.hypot(
+            elev_padded[1:-1, 2:] - elev_padded[1:-1, :-2],
+            elev_padded[2:, 1:-1] - elev_padded[:-2, 1:-1],
+        )
+        / 2.0
+        + 0.05
+    )
+    water = np.clip((water_level - elevation) / slope_px + 0.5, 0.0, 1.0).astype(np.float32)
+    depth = np.clip(water_level - elevation, 0.0, None).astype(np.float32)
+    depth = np.where(np.isfinite(depth), depth, 0.0).astype(np.float32)
+    sea = water_level == 0.0
+
+    shape = x.shape
+    river = np.zeros(shape, np.float32)
+    river_near = np.full(shape, 400.0, np.float32)
+    road_cov = {"main": np.zeros(shape, np.float32), "minor": np.zeros(shape, np.float32)}
+    road_near = np.full(shape, 60.0, np.float32)
+    for lines in rivers:
+        cov, near = draw_lines(lines, ("river", "stream"), x0, y0, pixel, shape, 400.0)
+        river = np.maximum(river, cov)
+        river_near = np.minimum(river_near, near)
+    for lines in roads:
+        for kind in road_cov:
+            cov, near = draw_lines(lines, (kind,), x0, y0, pixel, shape, 60.0)
+            road_cov[kind] = np.maximum(road_cov[kind], cov)
+            road_near = np.minimum(road_near, near)
+
+    urban, town_angle = _settlement_field(settlements, x, y, seed)
+    u, v = x / CELLS, y / CELLS
+    moisture = (
+        fractal_noise(u, v, 40.0, 4, seed + 91) * 0.8
+        + 0.2 * fractal_noise(u, v, 2.5, 3, seed + 93)
+        + 0.25 * np.exp(-river_near / 150.0)
+        + 0.15 * np.clip((elevation - 600.0) / 800.0, 0.0, 1.0)
+    ).astype(np.float32)
+    classes = classify(
+        elevation,
+        water,
+        river,
+        urban,
+        farm,
+        moisture,
+        river_near,
+        slope_px / footprint_m,
+        u,
+        v,
+        seed,
+    )
+    return PlanRaster(
+        zoom=zoom,
+        left=left,
+        top=top,
+        footprint_m=footprint_m,
+        x=x,
+        y=y,
+        classes=classes,
+        elevation=elevation,
+        shade=shade,
+        water=water,
+        depth=depth,
+        sea=sea,
+        river=river,
+        river_near=np.exp(-river_near / 120.0).astype(np.float32),
+        roads=road_cov,
+        road_near=road_near,
+        urban=urban,
+        town_angle=town_angle,
+        farm=farm,
+        moisture=moisture,
+    )
+
+
+def _level(chunk: PlanChunk, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return chunk.nearest(chunk.water_level, x, y)
+
+
+def classify(
+    elevation: np.ndarray,
+    water: np.ndarray,
+    river: np.ndarray,
+    urban: np.ndarray,
+    farm: np.ndarray,
+    moisture: np.ndarray,
+    river_near: np.ndarray,
+    slope: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    seed: int,
+) -> np.ndarray:
+    """Land cover from the plan's layers (farmland near people, forest where it is wet or
+    steep and unfarmed, riverine belts, bare rock and dry ground)."""
+    patch = fractal_noise(u, v, 1.6, 3, seed + 95) - 0.5
+    farmed = farm + 0.6 * patch
+    belt = np.exp(-river_near / 90.0)
+    classes = np.full(elevation.shape, CLASS_INDEX["grassland"], np.uint8)
+    classes[moisture + 0.3 * patch < 0.36] = CLASS_INDEX["bare"]
+    forest = ((moisture + 0.25 * patch > 0.6) & (farmed < 0.45)) | ((belt > 0.5) & (farmed < 0.75))
+    forest |= (slope > 0.25) & (moisture > 0.4)
+    classes[forest] = CLASS_INDEX["forest"]
+    classes[(farmed > 0.42) & ~forest & (slope < 0.2)] = CLASS_INDEX["cropland"]
+    classes[elevation > 1700.0 + 300.0 * patch] = CLASS_INDEX["bare"]
+    classes[urban > 0.42 + 0.3 * patch] = CLASS_INDEX["urban"]
+    classes[(water > 0.5) | (river > 0.5)] = CLASS_INDEX["water"]
+    return classes

@@ -1,0 +1,336 @@
+"""Draw a world plan as imagery: the texture prior's colours and textures over the plan's
+layers (renderer version 2).
+
+The plan (core.plan) says *what* is where: relief, water, rivers, roads, towns, land use.
+This module says what it looks like, from the model's texture prior (statistics of the
+training imagery): irregular field parcels in many crop colours with bunds, hedges and
+crop rows; forest and savanna with mottling at several scales and tree crowns up close;
+towns with a street grid turned per town and houses whose density falls off from the
+centre; rivers, lakes and a sea whose colour follows its depth; roads with their verges;
+and hillshading over all land. Every term is a function of global position, anti-aliased
+to the pixel footprint, so neighbouring canvases agree and zoom z+1 refines zoom z.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.classes import CLASS_INDEX
+from core.noise import fractal_noise, hash_uniform
+from core.plan.grid import CELLS
+from core.plan.raster import M_PER_CELL, PlanRaster
+from model_store.texture_prior import TexturePrior
+from worker.layout import CLASS_BASE_COLOURS
+from worker.texture_render import TREES, TextureRenderer, _ClassBank, box_coverage
+
+# Water: deep sea, shallow sea (over sand), lake, river (carrying silt).
+DEEP_SEA = np.array([16, 42, 66], np.float32)
+SHALLOW_SEA = np.array([58, 104, 110], np.float32)
+LAKE = np.array([28, 52, 58], np.float32)
+RIVER = np.array([56, 70, 62], np.float32)
+SAND = np.array([196, 182, 150], np.float32)
+ASPHALT = np.array([96, 96, 94], np.float32)
+LATERITE = np.array([168, 128, 98], np.float32)
+VERGE = np.array([150, 140, 112], np.float32)
+STREET = np.array([120, 112, 100], np.float32)
+HEDGE = np.array([52, 66, 38], np.float32)
+BUND = np.array([150, 136, 108], np.float32)
+ROOFS = np.array(
+    [
+        (178, 182, 186),  # galvanised iron
+        (150, 156, 162),
+        (132, 86, 62),  # rusted iron
+        (170, 96, 70),  # clay tiles
+        (196, 190, 178),  # concrete
+        (110, 108, 104),
+        (150, 130, 100),  # thatch
+    ],
+    np.float32,
+)
+HOUSE_LOT_M, BLOCK_M, STREET_M = 16.0, 96.0, 9.0
+
+
+class PlanRenderer:
+    """Renders a ``PlanRaster`` with a texture prior; one per (prior, world seed)."""
+
+    def __init__(
+        self, prior: TexturePrior, world_seed: int, native_zoom: int, cell_px: int
+    ) -> None:
+        self.textures = TextureRenderer(prior, world_seed, native_zoom, cell_px)
+        self.seed = world_seed
+        self.native_zoom = native_zoom
+        banks = self.textures.banks
+        fallback = next(iter(banks.values()))
+        self.bank = {cls: banks.get(cls, fallback) for cls in CLASS_INDEX}
+        crop = self.bank["cropland"].means
+        # Field colours: the training cropland textures' own colours, plus fallow (grass),
+        # ploughed soil (bare ground, darker) and a lush green crop.
+        self.field_palette = np.vstack(
+            [
+                crop,
+                self.bank["grassland"].mean_colour[None],
+                self.bank["bare"].mean_colour[None] * np.array([0.85, 0.8, 0.78], np.float32),
+                self.bank["bare"].mean_colour[None] * 1.05,
+                self.bank["forest"].mean_colour[None] * np.array([1.5, 1.7, 1.3], np.float32),
+            ]
+        ).astype(np.float32)
+        # Calmer than the raw textures' means: fields differ, but not like paint swatches.
+        mean = self.field_palette.mean(0)
+        self.field_palette = 0.7 * self.field_palette + 0.3 * mean
+
+    def render(self, raster: PlanRaster) -> np.ndarray:
+        """(H, W, 3) float32 RGB 0..255."""
+        height, width = raster.shape
+        zoom = raster.zoom
+        level = max(self.native_zoom - zoom, 0)
+        scale = 2.0 ** (self.native_zoom - zoom)
+        gy, gx = np.mgrid[raster.top : raster.top + height, raster.left : raster.left + width]
+        nx, ny = (gx + 0.5) * scale, (gy + 0.5) * scale  # native pixels (prior textures)
+        cell = self.textures.cell_px
+        wxy = (nx / cell, ny / cell)
+        warp_x = wxy[0] + 0.45 * (_vn(wxy[0] * 0.5, wxy[1] * 0.5, self.seed + 31) - 0.5)
+        warp_y = wxy[1] + 0.45 * (_vn(wxy[0] * 0.5, wxy[1] * 0.5, self.seed + 37) - 0.5)
+        fp = raster.footprint_m
+        mx, my = raster.x * M_PER_CELL, raster.y * M_PER_CELL  # metres
+        u, v = raster.x / CELLS, raster.y / CELLS
+
+        out = np.zeros((height, width, 3), np.float32)
+        classes = raster.classes
+        # Large-scale mottling (soil, moisture, burn scars): what keeps coarse zooms from
+        # reading as flat class colour.
+        mottle = (
+            fractal_noise(u, v, 6.0, 3, self.seed + 501)
+            - 0.5
+            + 0.6 * (fractal_noise(u, v, 0.7, 3, self.seed + 503) - 0.5)
+        ).astype(np.float32)
+        for name in ("forest", "grassland", "bare", "cropland", "urban"):
+            where = classes == CLASS_INDEX[name]
+            if not where.any():
+                continue
+            bank = self.bank[name]
+            args = (gx[where], gy[where])
+            warped = (warp_x[where], warp_y[where])
+            if name == "cropland":
+                colour = self._fields(mx[where], my[where], u[where], v[where], fp, *args, level)
+            else:
+                colour = self.textures._blended(bank, *args, *warped, level=level)
+                if name == "bare":
+                    # Bare ground here is dry soil between grass, not the training set's
+                    # deserts and quarries: their colour, at a third of their contrast.
+                    colour = 0.35 * colour + 0.65 * (bank.mean_colour * 0.92 + 8.0)
+                if name == "grassland":
+                    # Savanna: greener where wetter, tan where dry.
+                    dry = np.clip((0.55 - raster.moisture[where]) * 3.0, 0.0, 1.0)[:, None]
+                    colour = (
+                        colour * (1 - 0.6 * dry) + self.bank["bare"].mean_colour * 0.95 * 0.6 * dry
+                    )
+                if name == "urban":
+                    colour = self._town(raster, where, colour, mx[where], my[where], fp)
+                colour = colour * (1.0 + 0.35 * mottle[where])[:, None]
+            if name in TREES:
+                spacing, share = TREES[name]
+                if name == "grassland":
+                    share = share * (0.4 + 1.6 * raster.moisture[where])
+                colour = self.textures._trees(colour, nx[where], ny[where], scale, spacing, share)
+            out[where] = colour
+
+        land = classes != CLASS_INDEX["water"]
+        # Bunds and hedges aside, the farm tracks and paths of all open land.
+        out = self._beach(out, raster)
+        shade = 1.0 + 0.9 * (raster.shade - 1.0)
+        out *= np.clip(np.where(land, shade, 1.0), 0.45, 1.5)[..., None]
+        out = self._water(out, raster)
+        out = self._roads(out, raster)
+        return out
+
+    # -- land -----------------------------------------------------------------------------
+
+    def _fields(
+        self,
+        mx: np.ndarray,
+        my: np.ndarray,
+        u: np.ndarray,
+        v: np.ndarray,
+        fp: float,
+        gx: np.ndarray,
+        gy: np.ndarray,
+        level: int,
+    ) -> np.ndarray:
+        """Irregular field parcels: Voronoi farm blocks (~800 m), each cut into strips of
+        fields at its own angle and size; bunds or hedges between fields, tracks between
+        blocks. Fields narrower than a pixel take their block's colour (no speckle)."""
+        seed = self.seed
+        block_m = 800.0
+        bi, bj = np.floor(mx / block_m).astype(np.int64), np.floor(my / block_m).astype(np.int64)
+        best = np.full(mx.shape, np.inf)
+        second = np.full(mx.shape, np.inf)
+        best_i, best_j = bi.copy(), bj.copy()
+        best_px, best_py = mx.copy(), my.copy()
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                ci, cj = bi + di, bj + dj
+                sx = (ci + 0.1 + 0.8 * hash_uniform(ci, cj, seed + 601)) * block_m
+                sy = (cj + 0.1 + 0.8 * hash_uniform(ci, cj, seed + 603)) * block_m
+                d = np.hypot(mx - sx, my - sy)
+                closer = d < best
+                second = np.where(closer, best, np.minimum(second, d))
+                best = np.where(closer, d, best)
+                best_i, best_j = np.where(closer, ci, best_i), np.where(closer, cj, best_j)
+                best_px, best_py = np.where(closer, sx, best_px), np.where(closer, sy, best_py)
+        block_edge = (second - best) / 2.0  # ~distance to the block border (metres)
+        hb = hash_uniform(best_i, best_j, seed + 607)
+        # Orientation: a regional grain (surveys, slopes) plus each block's own turn.
+        grain = fractal_noise(u, v, 30.0, 2, seed + 609) * np.pi * 2.0
+        theta = grain + (hash_uniform(best_i, best_j, seed + 611) - 0.5) * 0.7
+        theta = theta + np.where(hb < 0.3, np.pi / 2, 0.0)
+        field_w = 22.0 + 150.0 * hash_uniform(best_i, best_j, seed + 613) ** 1.6
+        field_l = field_w * (1.2 + 2.8 * hash_uniform(best_i, best_j, seed + 617))
+        cos_t, sin_t = np.cos(theta), np.sin(theta)
+        rx, ry = mx - best_px, my - best_py
+        a = rx * cos_t + ry * sin_t
+        b = -rx * sin_t + ry * cos_t
+        strip = np.floor(b / field_w).astype(np.int64)
+        shift = hash_uniform(strip, best_i * 7919 + best_j, seed + 619) * field_l
+        along = a + shift
+        cut = np.floor(along / field_l).astype(np.int64)
+        fid_x = best_i * 4096 + strip
+        fid_y = best_j * 4096 + cut
+        pick = hash_uniform(fid_x, fid_y, seed + 621)
+        n = len(self.field_palette)
+        colour = self.field_palette[np.minimum((pick * n).astype(np.int64), n - 1)]
+        colour = colour * (0.82 + 0.36 * hash_uniform(fid_x, fid_y, seed + 623))[:, None]
+        block_pick = np.minimum((hb * 7.31 % 1 * n).astype(np.int64), n - 1)
+        block_colour = 0.5 * self.field_palette[block_pick] + 0.5 * self.field_palette.mean(0)
+        visible = np.clip(field_w / fp - 0.5, 0.0, 1.0)[:, None]
+        colour = visible * colour + (1 - visible) * block_colour
+        bank = self.bank["cropland"]
+        _, texture = self.textures._parcel(bank, fid_x, fid_y, gx, gy, level)
+        # Crop rows, faded out once a pixel spans a row.
+        period = 3.0 + 4.0 * hash_uniform(fid_x, fid_y, seed + 627)
+        fade = np.clip(1.0 - fp / period, 0.0, 1.0)
+        rows = 1.0 + 0.1 * fade * np.sin(2 * np.pi * b / period)
+        image = colour * rows[:, None] + 0.55 * texture
+        # Field edges: bunds (light) or hedges (dark), and tracks between blocks.
+        edge_b = np.minimum(b - strip * field_w, (strip + 1) * field_w - b)
+        edge_a = np.minimum(along - cut * field_l, (cut + 1) * field_l - along)
+        edge = np.minimum(edge_a, edge_b)
+        hedge = hash_uniform(best_i, best_j, seed + 629) < 0.35
+        width_m = np.where(hedge, 4.0, 1.5)
+        line = _band_coverage(edge, width_m, fp)[:, None]
+        image = image * (1 - line) + np.where(hedge[:, None], HEDGE, BUND) * line
+        track = _band_coverage(block_edge, 4.0, fp)[:, None]
+        return image * (1 - track) + BUND * 1.05 * track
+
+    def _town(
+        self,
+        raster: PlanRaster,
+        where: np.ndarray,
+        ground: np.ndarray,
+        mx: np.ndarray,
+        my: np.ndarray,
+        fp: float,
+    ) -> np.ndarray:
+        """Streets on a grid turned per town, lots with houses; fewer houses and more
+        gardens away from the centre, big compounds here and there."""
+        seed = self.seed
+        density = raster.urban[where]
+        angle = raster.town_angle[where]
+        cos_t, sin_t = np.cos(angle), np.sin(angle)
+        a = mx * cos_t + my * sin_t
+        b = -mx * sin_t + my * cos_t
+        ground = 0.55 * ground + 0.45 * CLASS_BASE_COLOURS[CLASS_INDEX["grassland"]] * 1.1
+        la, lb = np.floor(a / HOUSE_LOT_M), np.floor(b / HOUSE_LOT_M)
+        ia, ib = la.astype(np.int64), lb.astype(np.int64)
+        centre_a, centre_b = (la + 0.5) * HOUSE_LOT_M, (lb + 0.5) * HOUSE_LOT_M
+        occupied = hash_uniform(ia, ib, seed + 701) < 0.25 + 0.75 * np.clip(density * 1.3, 0, 1)
+        half_a = HOUSE_LOT_M / 2 - 2.0 - 3.0 * hash_uniform(ia, ib, seed + 703)
+        half_b = HOUSE_LOT_M / 2 - 2.0 - 3.0 * hash_uniform(ia, ib, seed + 705)
+        built = box_coverage(a, centre_a, half_a, fp) * box_coverage(b, centre_b, half_b, fp)
+        built = built * occupied
+        roof = ROOFS[
+            np.minimum((hash_uniform(ia, ib, seed + 707) * len(ROOFS)), len(ROOFS) - 1).astype(int)
+        ]
+        across = np.where(hash_uniform(ia, ib, seed + 709) < 0.5, a - centre_a, b - centre_b)
+        roof = roof * np.where(across > 0, 0.84, 1.0)[:, None]
+        image = ground * (1 - built[:, None]) + roof * built[:, None]
+        street = np.maximum(
+            _periodic_coverage(a, BLOCK_M, STREET_M, fp),
+            _periodic_coverage(b, BLOCK_M, STREET_M, fp),
+        )
+        street = street * np.clip(density * 2.0, 0.3, 1.0)
+        return image * (1 - street[:, None]) + STREET * street[:, None]
+
+    def _beach(self, out: np.ndarray, raster: PlanRaster) -> np.ndarray:
+        """A strip of sand just above the sea."""
+        sand = raster.sea & (raster.elevation > -0.5) & (raster.elevation < 1.2)
+        cover = np.where(sand, np.clip(1.0 - raster.water, 0, 1), 0.0)[..., None]
+        return out * (1 - cover) + SAND * cover
+
+    # -- water and roads --------------------------------------------------------------------
+
+    def _water(self, out: np.ndarray, raster: PlanRaster) -> np.ndarray:
+        water_bank = self.bank["water"].mean_colour
+        deep = 0.5 * DEEP_SEA + 0.5 * water_bank
+        t = np.clip(raster.depth / 25.0, 0.0, 1.0)[..., None]
+        sea = SHALLOW_SEA * (1 - t) + deep * t
+        lake_t = np.clip(raster.depth / 8.0, 0.0, 1.0)[..., None]
+        lake = (0.6 * LAKE + 0.4 * water_bank) * (0.8 + 0.2 * (1 - lake_t)) + 12 * (1 - lake_t)
+        colour = np.where(raster.sea[..., None], sea, lake)
+        u, v = raster.x / CELLS, raster.y / CELLS
+        ripple = 1.0 + 0.06 * (fractal_noise(u, v, 2.0, 3, self.seed + 801) - 0.5)
+        colour = colour * ripple[..., None]
+        cover = raster.water[..., None]
+        out = out * (1 - cover) + colour * cover
+        river = raster.river[..., None]
+        return out * (1 - river) + RIVER * river
+
+    def _roads(self, out: np.ndarray, raster: PlanRaster) -> np.ndarray:
+        fp = raster.footprint_m
+        # The cleared verge either side (a few metres of bare ground), then the surface.
+        # A main road clears ~10 m either side, a minor one ~5 m: that corridor is what
+        # makes roads visible at 30 m/px, where the surface alone is a third of a pixel.
+        main, minor = raster.roads["main"], raster.roads["minor"]
+        verge_m = np.where(main > minor, 10.0, 5.0)
+        corridor = np.clip((verge_m - raster.road_near) / fp + 0.5, 0, 1) * np.minimum(
+            1.0, (2 * verge_m + 8.0) / fp
+        )
+        verge = (corridor * (1 - raster.water))[..., None] * 0.75
+        out = out * (1 - verge) + VERGE * verge
+        minor = raster.roads["minor"][..., None]
+        out = out * (1 - minor) + LATERITE * minor
+        main = raster.roads["main"][..., None]
+        return out * (1 - main) + ASPHALT * main
+
+
+def _vn(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    from core.noise import value_noise
+
+    return value_noise(x, y, 1.0, seed)
+
+
+def _band_coverage(distance: np.ndarray, width: float | np.ndarray, fp: float) -> np.ndarray:
+    """Share of a pixel (``fp`` wide, its centre ``distance`` from a line) covered by a band
+    of ``width`` centred on the line: anti-aliased at every zoom."""
+    half = np.asarray(width) / 2.0
+    overlap = np.minimum(distance + fp / 2, half) - np.maximum(distance - fp / 2, -half)
+    return np.clip(overlap / fp, 0.0, 1.0)
+
+
+def _periodic_coverage(x: np.ndarray, period: float, width: float, fp: float) -> np.ndarray:
+    t = np.mod(x, period)
+    return _band_coverage(np.minimum(t, period - t), width, fp)
+
+
+def preview(raster: PlanRaster) -> np.ndarray:
+    """The plan in flat class colours with hillshade, water and roads: no prior needed
+    (the min-zoom parent of generators without a prior, and the viewers' placeholder)."""
+    out = CLASS_BASE_COLOURS[raster.classes] * np.clip(raster.shade, 0.5, 1.5)[..., None]
+    river = raster.river[..., None]
+    out = out * (1 - river) + RIVER * river
+    for kind, colour in (("minor", LATERITE), ("main", ASPHALT)):
+        cover = raster.roads[kind][..., None]
+        out = out * (1 - cover) + colour * cover
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+__all__ = ["PlanRenderer", "_ClassBank", "preview"]

@@ -1,0 +1,44 @@
+"""World plans by world: one per process, built on first use or read from the plan cache.
+
+A plan is a function of the world's definition alone (``plan_spec``); its cache file is
+named by the hash of that definition, so every process of a deployment (API, workers,
+seeding, export) shares one build.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from core.plan.grid import lonlat_to_cell
+from core.plan.plan import PlanSpec, WorldPlan
+from core.world import World
+
+_plans: dict[str, WorldPlan] = {}
+_lock = threading.Lock()
+
+
+def plan_spec(world: World) -> PlanSpec | None:
+    """The plan a world is drawn from, or None for a world without one."""
+    if world.layout == "procedural":
+        return None
+    west, south, east, north = world.extent
+    x0, y0 = lonlat_to_cell(west, north)
+    x1, y1 = lonlat_to_cell(east, south)
+    return PlanSpec(world.seed, (x0, y0, x1, y1), island=world.layout == "plan-island")
+
+
+def world_plan(world: World, cache_dir: Path | None = None) -> WorldPlan | None:
+    spec = plan_spec(world)
+    if spec is None:
+        return None
+    with _lock:
+        plan = _plans.get(spec.key)
+        if plan is None:
+            if cache_dir is None:
+                from worker.settings import StoreSettings
+
+                cache_dir = StoreSettings().plan_dir
+            plan = WorldPlan(spec, cache_dir)
+            _plans[spec.key] = plan
+        return plan
