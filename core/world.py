@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 import mercantile
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator

@@ -136,7 +136,13 @@ def test_tilejson(stack: Stack) -> None:
     assert blocks["synthtiles"]["unit_size"] == 2
 
     listing = httpx.get(f"{stack.base_url}/worlds", timeout=10).json()
-    assert {w["id"] for w in listing["worlds"]} == {"testland", "blocks", "broken", "carana"}
+    assert {w["id"] for w in listing["worlds"]} == {
+        "testland",
+        "blocks",
+        "broken",
+        "carana",
+        "carana-v2",
+    }
 
 
 # Every one of these must be rejected before it reaches Redis.

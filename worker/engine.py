@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.world import World
 from core.plan.raster import PlanRaster, rasterize
+from core.world import World
 from worker.layout import class_map, layout_preview
 from worker.plans import world_plan
 from worker.units import UnitKey, unit_seed, unit_tiles, units_per_side

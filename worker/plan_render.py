@@ -94,6 +94,7 @@ class PlanRenderer:
         mx, my = raster.x * M_PER_CELL, raster.y * M_PER_CELL  # metres
         u, v = raster.x / CELLS, raster.y / CELLS
 
+        parcel_detail = float(np.clip((cell / scale - 2.0) / 6.0, 0.0, 1.0))
         out = np.zeros((height, width, 3), np.float32)
         classes = raster.classes
         # Large-scale mottling (soil, moisture, burn scars): what keeps coarse zooms from
@@ -114,6 +115,9 @@ class PlanRenderer:
                 colour = self._fields(mx[where], my[where], u[where], v[where], fp, *args, level)
             else:
                 colour = self.textures._blended(bank, *args, *warped, level=level)
+                # Parcels of a few pixels would alias into speckle: fade them to the class
+                # colour (the mottling below carries the variation at coarse zooms).
+                colour = parcel_detail * colour + (1 - parcel_detail) * bank.mean_colour
                 if name == "bare":
                     # Bare ground here is dry soil between grass, not the training set's
                     # deserts and quarries: their colour, at a third of their contrast.
@@ -160,7 +164,7 @@ class PlanRenderer:
         fields at its own angle and size; bunds or hedges between fields, tracks between
         blocks. Fields narrower than a pixel take their block's colour (no speckle)."""
         seed = self.seed
-        block_m = 800.0
+        block_m = 1000.0
         bi, bj = np.floor(mx / block_m).astype(np.int64), np.floor(my / block_m).astype(np.int64)
         best = np.full(mx.shape, np.inf)
         second = np.full(mx.shape, np.inf)
@@ -183,8 +187,9 @@ class PlanRenderer:
         grain = fractal_noise(u, v, 30.0, 2, seed + 609) * np.pi * 2.0
         theta = grain + (hash_uniform(best_i, best_j, seed + 611) - 0.5) * 0.7
         theta = theta + np.where(hb < 0.3, np.pi / 2, 0.0)
-        field_w = 22.0 + 150.0 * hash_uniform(best_i, best_j, seed + 613) ** 1.6
-        field_l = field_w * (1.2 + 2.8 * hash_uniform(best_i, best_j, seed + 617))
+        # Field widths from smallholder strips (~25 m) to commercial fields (~400 m).
+        field_w = 25.0 + 380.0 * hash_uniform(best_i, best_j, seed + 613) ** 2.2
+        field_l = field_w * (1.2 + 2.6 * hash_uniform(best_i, best_j, seed + 617))
         cos_t, sin_t = np.cos(theta), np.sin(theta)
         rx, ry = mx - best_px, my - best_py
         a = rx * cos_t + ry * sin_t

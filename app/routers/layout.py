@@ -25,7 +25,9 @@ def _encode(world, z: int, x: int, y: int) -> bytes:
     response_class=Response,
     summary="Colour-coded land-cover layout tile",
 )
-async def layout_debug_tile(request: Request, world_id: str, z: str, x: str, y_file: str) -> Response:
+async def layout_debug_tile(
+    request: Request, world_id: str, z: str, x: str, y_file: str
+) -> Response:
     world = resolve_world(services(request).catalog, world_id)
     tz, tx, ty = parse_tile(world, z, x, y_file)
     png = await asyncio.to_thread(_encode, world, tz, tx, ty)

@@ -67,17 +67,19 @@ def meander(
     tangent /= np.maximum(np.hypot(*tangent.T), 1e-12)[:, None]
     normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
     wavelength = np.maximum(widths * wavelength_per_width, min_wavelength_m) / m_per_cell
-    h = hash_uniform(
-        np.arange(6) + int(pts[0, 0] * 64), np.full(6, int(pts[0, 1] * 64)), seed
-    ) * (2 * np.pi)
+    h = hash_uniform(np.arange(6) + int(pts[0, 0] * 64), np.full(6, int(pts[0, 1] * 64)), seed) * (
+        2 * np.pi
+    )
     # Three scales of bends (the line's own wavelength, 3.7x and 13x it); each one's phase
     # speed wobbles along the line, so bends vary in length instead of repeating.
     offset = np.zeros(len(pts))
     for k, (scale, weight) in enumerate(((1.0, 1.0), (3.7, 0.8), (13.0, 0.9))):
         rate = 1.0 + 0.45 * np.sin(arc / (wavelength * scale * 2.3) + h[k + 3])
         phase = np.cumsum(np.diff(arc, prepend=0.0) * rate / (wavelength * scale)) * 2 * np.pi
-        offset += weight * np.sin(phase + h[k]) * np.minimum(
-            0.16 * wavelength * scale, max_amplitude_cells
+        offset += (
+            weight
+            * np.sin(phase + h[k])
+            * np.minimum(0.16 * wavelength * scale, max_amplitude_cells)
         )
     taper = np.minimum(1.0, np.minimum(arc, arc[-1] - arc) / np.maximum(2 * wavelength, 1e-9))
     offset *= taper / 1.6

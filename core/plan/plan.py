@@ -11,6 +11,7 @@ Everything in a plan is a function of the ``PlanSpec`` (seed, extent, coast) alo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -300,8 +301,8 @@ class WorldPlan:
     def chunk_keys(self, x0: float, y0: float, x1: float, y1: float) -> list[tuple[int, int]]:
         if not self.spec.chunked:
             return [(0, 0)]
-        ci0, cj0 = int(math.floor(x0 / CHUNK_CELLS)), int(math.floor(y0 / CHUNK_CELLS))
-        ci1, cj1 = int(math.floor(x1 / CHUNK_CELLS)), int(math.floor(y1 / CHUNK_CELLS))
+        ci0, cj0 = math.floor(x0 / CHUNK_CELLS), math.floor(y0 / CHUNK_CELLS)
+        ci1, cj1 = math.floor(x1 / CHUNK_CELLS), math.floor(y1 / CHUNK_CELLS)
         return [
             (ci, cj)
             for cj in range(max(cj0, 0), min(cj1, CELLS // CHUNK_CELLS - 1) + 1)
@@ -322,8 +323,8 @@ class WorldPlan:
     def _interior(self, key: tuple[int, int]) -> tuple[CellWindow, int]:
         if not self.spec.chunked:
             x0, y0, x1, y1 = self.spec.extent
-            i0, j0 = int(math.floor(x0)), int(math.floor(y0))
-            i1, j1 = int(math.ceil(x1)), int(math.ceil(y1))
+            i0, j0 = math.floor(x0), math.floor(y0)
+            i1, j1 = math.ceil(x1), math.ceil(y1)
             return CellWindow(i0, j0, i1 - i0, j1 - j0), BOUNDED_MARGIN
         ci, cj = key
         return CellWindow(
@@ -342,10 +343,9 @@ class WorldPlan:
         interior, margin = self._interior(key)
         chunk = build_chunk(self.spec, interior, margin)
         if path is not None:
-            try:
+            # A read-only cache only costs a rebuild next time.
+            with contextlib.suppress(OSError):
                 chunk.save(path)
-            except OSError:
-                pass  # a read-only cache only costs a rebuild next time
         return chunk
 
     def build_all(self) -> list[PlanChunk]:

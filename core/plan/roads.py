@@ -10,6 +10,8 @@ a minor road. Paths that share cells merge into one road.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
@@ -93,7 +95,7 @@ def road_edges(
     edges: dict[tuple[int, int], str] = {}
 
     def add(path: list[int], kind: str) -> None:
-        for a, b in zip(path[:-1], path[1:], strict=False):
+        for a, b in itertools.pairwise(path):
             key = (min(a, b), max(a, b))
             if edges.get(key) != MAIN:
                 edges[key] = kind
