@@ -13,6 +13,8 @@ to the pixel footprint, so neighbouring canvases agree and zoom z+1 refines zoom
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from core.classes import CLASS_INDEX
@@ -160,46 +162,13 @@ class PlanRenderer:
         gy: np.ndarray,
         level: int,
     ) -> np.ndarray:
-        """Irregular field parcels: Voronoi farm blocks (~800 m), each cut into strips of
-        fields at its own angle and size; bunds or hedges between fields, tracks between
-        blocks. Fields narrower than a pixel take their block's colour (no speckle)."""
+        """Irregular field parcels (``field_parcels``) in many crop colours, with bunds or
+        hedges between fields and tracks between blocks. Fields narrower than a pixel take
+        their block's colour (no speckle)."""
         seed = self.seed
-        block_m = 1000.0
-        bi, bj = np.floor(mx / block_m).astype(np.int64), np.floor(my / block_m).astype(np.int64)
-        best = np.full(mx.shape, np.inf)
-        second = np.full(mx.shape, np.inf)
-        best_i, best_j = bi.copy(), bj.copy()
-        best_px, best_py = mx.copy(), my.copy()
-        for di in (-1, 0, 1):
-            for dj in (-1, 0, 1):
-                ci, cj = bi + di, bj + dj
-                sx = (ci + 0.1 + 0.8 * hash_uniform(ci, cj, seed + 601)) * block_m
-                sy = (cj + 0.1 + 0.8 * hash_uniform(ci, cj, seed + 603)) * block_m
-                d = np.hypot(mx - sx, my - sy)
-                closer = d < best
-                second = np.where(closer, best, np.minimum(second, d))
-                best = np.where(closer, d, best)
-                best_i, best_j = np.where(closer, ci, best_i), np.where(closer, cj, best_j)
-                best_px, best_py = np.where(closer, sx, best_px), np.where(closer, sy, best_py)
-        block_edge = (second - best) / 2.0  # ~distance to the block border (metres)
-        hb = hash_uniform(best_i, best_j, seed + 607)
-        # Orientation: a regional grain (surveys, slopes) plus each block's own turn.
-        grain = fractal_noise(u, v, 30.0, 2, seed + 609) * np.pi * 2.0
-        theta = grain + (hash_uniform(best_i, best_j, seed + 611) - 0.5) * 0.7
-        theta = theta + np.where(hb < 0.3, np.pi / 2, 0.0)
-        # Field widths from smallholder strips (~25 m) to commercial fields (~400 m).
-        field_w = 25.0 + 380.0 * hash_uniform(best_i, best_j, seed + 613) ** 2.2
-        field_l = field_w * (1.2 + 2.6 * hash_uniform(best_i, best_j, seed + 617))
-        cos_t, sin_t = np.cos(theta), np.sin(theta)
-        rx, ry = mx - best_px, my - best_py
-        a = rx * cos_t + ry * sin_t
-        b = -rx * sin_t + ry * cos_t
-        strip = np.floor(b / field_w).astype(np.int64)
-        shift = hash_uniform(strip, best_i * 7919 + best_j, seed + 619) * field_l
-        along = a + shift
-        cut = np.floor(along / field_l).astype(np.int64)
-        fid_x = best_i * 4096 + strip
-        fid_y = best_j * 4096 + cut
+        parcels = field_parcels(mx, my, u, v, seed)
+        fid_x, fid_y, b = parcels.fid_x, parcels.fid_y, parcels.across
+        field_w, hb = parcels.width_m, parcels.block_hash
         pick = hash_uniform(fid_x, fid_y, seed + 621)
         n = len(self.field_palette)
         colour = self.field_palette[np.minimum((pick * n).astype(np.int64), n - 1)]
@@ -216,14 +185,11 @@ class PlanRenderer:
         rows = 1.0 + 0.1 * fade * np.sin(2 * np.pi * b / period)
         image = colour * rows[:, None] + 0.55 * texture
         # Field edges: bunds (light) or hedges (dark), and tracks between blocks.
-        edge_b = np.minimum(b - strip * field_w, (strip + 1) * field_w - b)
-        edge_a = np.minimum(along - cut * field_l, (cut + 1) * field_l - along)
-        edge = np.minimum(edge_a, edge_b)
-        hedge = hash_uniform(best_i, best_j, seed + 629) < 0.35
+        hedge = hash_uniform(parcels.block_i, parcels.block_j, seed + 629) < 0.35
         width_m = np.where(hedge, 4.0, 1.5)
-        line = _band_coverage(edge, width_m, fp)[:, None]
+        line = _band_coverage(parcels.edge_m, width_m, fp)[:, None]
         image = image * (1 - line) + np.where(hedge[:, None], HEDGE, BUND) * line
-        track = _band_coverage(block_edge, 4.0, fp)[:, None]
+        track = _band_coverage(parcels.block_edge_m, 4.0, fp)[:, None]
         return image * (1 - track) + BUND * 1.05 * track
 
     def _town(
@@ -305,6 +271,80 @@ class PlanRenderer:
         out = out * (1 - minor) + LATERITE * minor
         main = raster.roads["main"][..., None]
         return out * (1 - main) + ASPHALT * main
+
+
+@dataclass
+class FieldParcels:
+    """Which field each position lies in, and how far it is from the field's edges."""
+
+    block_i: np.ndarray  # farm block (Voronoi cell) ids
+    block_j: np.ndarray
+    block_hash: np.ndarray
+    theta: np.ndarray  # the block's field orientation (radians)
+    width_m: np.ndarray  # field width across the strips
+    fid_x: np.ndarray  # field ids
+    fid_y: np.ndarray
+    across: np.ndarray  # position across the strips (metres, block frame)
+    edge_m: np.ndarray  # distance to the field's edge
+    block_edge_m: np.ndarray  # distance to the block's edge
+
+
+FARM_BLOCK_M = 1000.0
+
+
+def field_parcels(
+    mx: np.ndarray, my: np.ndarray, u: np.ndarray, v: np.ndarray, seed: int
+) -> FieldParcels:
+    """Farm blocks are Voronoi cells of jittered points (~1 km); each block is cut into
+    strips of fields at its own angle (a regional grain plus the block's own turn) and its
+    own field size, each strip's fields shifted along it, like cadastral patterns that
+    grew field by field. Positions in Mercator metres (mx, my) and world units (u, v)."""
+    block_m = FARM_BLOCK_M
+    bi, bj = np.floor(mx / block_m).astype(np.int64), np.floor(my / block_m).astype(np.int64)
+    best = np.full(mx.shape, np.inf)
+    second = np.full(mx.shape, np.inf)
+    best_i, best_j = bi.copy(), bj.copy()
+    best_px, best_py = mx.copy(), my.copy()
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            ci, cj = bi + di, bj + dj
+            sx = (ci + 0.1 + 0.8 * hash_uniform(ci, cj, seed + 601)) * block_m
+            sy = (cj + 0.1 + 0.8 * hash_uniform(ci, cj, seed + 603)) * block_m
+            d = np.hypot(mx - sx, my - sy)
+            closer = d < best
+            second = np.where(closer, best, np.minimum(second, d))
+            best = np.where(closer, d, best)
+            best_i, best_j = np.where(closer, ci, best_i), np.where(closer, cj, best_j)
+            best_px, best_py = np.where(closer, sx, best_px), np.where(closer, sy, best_py)
+    hb = hash_uniform(best_i, best_j, seed + 607)
+    grain = fractal_noise(u, v, 30.0, 2, seed + 609) * np.pi * 2.0
+    theta = grain + (hash_uniform(best_i, best_j, seed + 611) - 0.5) * 0.7
+    theta = theta + np.where(hb < 0.3, np.pi / 2, 0.0)
+    # Field widths from smallholder strips (~25 m) to commercial fields (~400 m).
+    field_w = 25.0 + 380.0 * hash_uniform(best_i, best_j, seed + 613) ** 2.2
+    field_l = field_w * (1.2 + 2.6 * hash_uniform(best_i, best_j, seed + 617))
+    cos_t, sin_t = np.cos(theta), np.sin(theta)
+    rx, ry = mx - best_px, my - best_py
+    a = rx * cos_t + ry * sin_t
+    b = -rx * sin_t + ry * cos_t
+    strip = np.floor(b / field_w).astype(np.int64)
+    shift = hash_uniform(strip, best_i * 7919 + best_j, seed + 619) * field_l
+    along = a + shift
+    cut = np.floor(along / field_l).astype(np.int64)
+    edge_b = np.minimum(b - strip * field_w, (strip + 1) * field_w - b)
+    edge_a = np.minimum(along - cut * field_l, (cut + 1) * field_l - along)
+    return FieldParcels(
+        block_i=best_i,
+        block_j=best_j,
+        block_hash=hb,
+        theta=theta,
+        width_m=field_w,
+        fid_x=best_i * 4096 + strip,
+        fid_y=best_j * 4096 + cut,
+        across=b,
+        edge_m=np.minimum(edge_a, edge_b),
+        block_edge_m=(second - best) / 2.0,
+    )
 
 
 def _vn(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:

@@ -93,7 +93,7 @@ def drain(height: np.ndarray, cell_km2: np.ndarray) -> Drainage:
     catchment = accumulate(receiver, order, cell_km2)
     # A lake is a whole flooded hollow (every cell below its spill level) that is deep
     # enough somewhere; its shallow rim is part of it, so its shore is a contour.
-    flooded = (surface - height > 0.5) & ~sea
+    flooded = (surface - height > 0.01) & ~sea
     labels, count = ndimage.label(flooded)
     index = np.arange(1, count + 1)
     sizes = ndimage.sum(np.ones_like(labels), labels, index=index)

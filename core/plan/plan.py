@@ -167,7 +167,8 @@ def build_chunk(spec: PlanSpec, interior: CellWindow, margin: int) -> PlanChunk:
     water_near = (
         np.exp(-np.asarray(near_water) / 4.0) if near_water is not None else np.zeros_like(height)
     )
-    score = suitability(height, slope, water_near, land)
+    # Not on a shore that the fine relief may put under water.
+    score = suitability(height, slope, water_near, land & (water_level < height - 2.0))
     box = (
         interior.i0,
         interior.j0,
@@ -221,6 +222,9 @@ def _river_lines(
     for course in hydrology.river_courses(drainage):
         points = _xy(window, course)
         area = catchment[course].astype(np.float64)
+        # The last cell is where this course meets water or a larger course: it keeps its
+        # own width there, not the trunk's.
+        area[-1] = area[-2]
         # Width from catchment (hydraulic geometry: w ~ Q^0.5, Q ~ area).
         width = np.clip(1.6 * area**0.55, 3.0, 900.0)
         # Split where a stream becomes a river, so each piece has one kind.
@@ -239,7 +243,38 @@ def _river_lines(
             keep = interior.contains(pts[:, 0], pts[:, 1])
             if keep.any():
                 lines.append((pts, w.astype(np.float32), kind))
-    return Polylines.from_lines(lines)
+    return Polylines.from_lines(_join_confluences(lines, m_cell))
+
+
+def _join_confluences(
+    lines: list[tuple[np.ndarray, np.ndarray, str]], m_cell: float
+) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """Move each tributary's mouth onto the course it joins (the trunk meanders away from
+    the confluence cell's centre), bending its last ~600 m so the join is smooth."""
+    if not lines:
+        return lines
+    vertices = np.vstack([points for points, _, _ in lines])
+    owner = np.concatenate([np.full(len(p), i) for i, (p, _, _) in enumerate(lines)])
+    starts = {tuple(np.round(p[0], 9)) for p, _, _ in lines}
+    joined = []
+    for index, (points, widths, kind) in enumerate(lines):
+        end = points[-1]
+        # A piece that continues into the next piece of its own course is already joined.
+        if tuple(np.round(end, 9)) in starts:
+            joined.append((points, widths, kind))
+            continue
+        other = owner != index
+        distance = np.hypot(*(vertices[other] - end).T)
+        nearest = int(np.argmin(distance)) if distance.size else -1
+        if nearest < 0 or distance[nearest] > 0.6:
+            joined.append((points, widths, kind))
+            continue
+        delta = vertices[other][nearest] - end
+        steps = np.hypot(*np.diff(points, axis=0).T)
+        from_end = np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])
+        ramp = np.clip(1.0 - from_end / (600.0 / m_cell), 0.0, 1.0) ** 2
+        joined.append((points + ramp[:, None] * delta, widths, kind))
+    return joined
 
 
 ROAD_WIDTH_M = {roads.MAIN: 9.0, roads.MINOR: 6.0}

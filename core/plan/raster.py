@@ -163,10 +163,12 @@ def _settlement_field(
     x0, x1, y0, y1 = float(x.min()), float(x.max()), float(y.min()), float(y.max())
     for s in settlements:
         r = s.radius_m / M_PER_CELL
-        if s.x < x0 - 3 * r or s.x > x1 + 3 * r or s.y < y0 - 3 * r or s.y > y1 + 3 * r:
+        if s.x < x0 - 4 * r or s.x > x1 + 4 * r or s.y < y0 - 4 * r or s.y > y1 + 4 * r:
             continue
         d = np.hypot(x - s.x, y - s.y)
-        here = np.exp(-((d * warp / r) ** 2)).astype(np.float32)
+        # Cut off at 4 radii per pixel (not per canvas): the same pixel gets the same value
+        # whatever canvas it is part of.
+        here = np.where(d < 4 * r, np.exp(-((d * warp / r) ** 2)), 0.0).astype(np.float32)
         closer = here > density
         density = np.where(closer, here, density)
         key = hash_uniform(np.array([int(s.x * 8)]), np.array([int(s.y * 8)]), seed + 83)[0]
