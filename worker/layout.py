@@ -117,5 +117,7 @@ def layout_tile(world: World, z: int, x: int, y: int) -> np.ndarray:
         (raster.roads["minor"], (250, 235, 200)),
         (raster.roads["main"], (255, 255, 255)),
     ):
-        image = image * (1 - cover[..., None]) + np.array(colour, np.float32) * cover[..., None]
+        # Crisp lines: a debug layer shows where the plan's lines are, not how they blend.
+        hard = (cover > 0.25)[..., None]
+        image = np.where(hard, np.array(colour, np.float32), image)
     return np.clip(image, 0, 255).round().astype(np.uint8)

@@ -113,13 +113,13 @@ class Polylines:
         a, b = self.starts[index], self.starts[index + 1]
         return self.vertices[a:b], self.width_m[a:b]
 
-    def segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(a, b, width_a, width_b, line index) of every segment, as flat arrays."""
+    def segments_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(start points, end points, owning line, start width) of every segment."""
         keep = np.ones(len(self.vertices), bool)
         keep[self.starts[1:] - 1] = False  # a line's last vertex starts no segment
-        index = np.flatnonzero(keep[:-1]) if len(keep) else np.zeros(0, np.int64)
+        index = np.flatnonzero(keep)
         owner = np.searchsorted(self.starts, index, side="right") - 1
-        return index, index + 1, owner, self.width_m[index]
+        return self.vertices[index], self.vertices[index + 1], owner, self.width_m[index]
 
     def in_box(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
         """Indices of lines with a vertex inside the box (cell units), as a bool mask."""

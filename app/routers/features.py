@@ -1,0 +1,95 @@
+"""GET /worlds/{world}/features.geojson: the world plan's vector features for planners."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.errors import ApiError
+from app.seeding import SeedError, parse_bbox
+from app.services import services
+from app.validation import resolve_world
+from core.plan.features import TooManyFeatures, plan_features
+from core.world import World
+from worker.plans import plan_spec, world_plan
+
+router = APIRouter(tags=["features"])
+
+# A bbox this many degrees on a side at most: the answer stays a few MB, and a world
+# planned in chunks never builds more than a few of them for one request.
+MAX_BBOX_DEGREES = 2.0
+MAX_FEATURES = 20_000
+BBOX_HELP = "minlon,minlat,maxlon,maxlat (WGS84)"
+
+
+def _features(world: World, bbox_text: str | None) -> bytes:
+    if plan_spec(world) is None:
+        raise ApiError(
+            404,
+            f"world {world.id!r} has no plan (layout {world.layout!r}); vector features "
+            'exist for worlds with layout "plan" or "plan-island"',
+        )
+    if bbox_text is None:
+        raise ApiError(400, f"bbox is required: ?bbox={BBOX_HELP}")
+    try:
+        bbox = parse_bbox(bbox_text)
+    except SeedError as exc:
+        raise ApiError(400, str(exc)) from None
+    west, south, east, north = bbox
+    if east - west > MAX_BBOX_DEGREES or north - south > MAX_BBOX_DEGREES:
+        raise ApiError(
+            400,
+            f"bbox {list(bbox)} is larger than {MAX_BBOX_DEGREES} degrees on a side; "
+            "ask for several smaller ones",
+            max_degrees=MAX_BBOX_DEGREES,
+        )
+    ww, ws, we, wn = world.extent
+    west, south, east, north = max(west, ww), max(south, ws), min(east, we), min(north, wn)
+    if west >= east or south >= north:
+        collection = {"type": "FeatureCollection", "bbox": list(bbox), "features": []}
+        return json.dumps(collection).encode()
+    plan = world_plan(world)
+    assert plan is not None
+    try:
+        collection = plan_features(plan, (west, south, east, north), MAX_FEATURES)
+    except TooManyFeatures as exc:
+        raise ApiError(400, str(exc), max_features=MAX_FEATURES) from None
+    collection["bbox"] = list(bbox)
+    return json.dumps(collection, separators=(",", ":")).encode()
+
+
+async def _answer(request: Request, world: World, bbox: str | None) -> Response:
+    body = await asyncio.to_thread(_features, world, bbox)
+    # The plan never changes for a world, so neither does the answer for one bbox.
+    return Response(
+        body,
+        media_type="application/geo+json",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@router.get(
+    "/worlds/{world_id}/features.geojson",
+    summary="Roads, rivers, lakes, bridges and settlements of a world's plan in a bbox",
+    response_class=Response,
+    responses={200: {"content": {"application/geo+json": {}}}, 400: {}, 404: {}},
+)
+async def world_features(
+    request: Request, world_id: str, bbox: str | None = Query(None, description=BBOX_HELP)
+) -> Response:
+    world = resolve_world(services(request).catalog, world_id)
+    return await _answer(request, world, bbox)
+
+
+@router.get(
+    "/features.geojson",
+    summary="Vector features of the default world's plan in a bbox",
+    response_class=Response,
+    responses={200: {"content": {"application/geo+json": {}}}, 400: {}, 404: {}},
+)
+async def default_features(
+    request: Request, bbox: str | None = Query(None, description=BBOX_HELP)
+) -> Response:
+    return await _answer(request, services(request).catalog.default, bbox)
