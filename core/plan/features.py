@@ -81,7 +81,15 @@ def _bridges(roads: Polylines, rivers: Polylines, box) -> list[np.ndarray]:
         hit = (denom != 0) & (t >= 0) & (t < 1) & (u >= 0) & (u < 1)
         rows, cols = np.nonzero(hit)
         if rows.size:
-            found.append(p[rows, 0] + t[rows, cols, None] * r[rows, 0])
+            points = p[rows, 0] + t[rows, cols, None] * r[rows, 0]
+            x0, y0, x1, y1 = box
+            inside = (
+                (points[:, 0] >= x0)
+                & (points[:, 0] <= x1)
+                & (points[:, 1] >= y0)
+                & (points[:, 1] <= y1)
+            )
+            found.append(points[inside])
     return found
 
 
