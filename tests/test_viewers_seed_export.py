@@ -121,6 +121,51 @@ def test_placeholder_mode_serves_the_parent_while_generating(stack: Stack) -> No
     assert plain.content == again.content
 
 
+@pytest.mark.parametrize("page_path", ["/", "/openlayers"])
+def test_viewer_overlays_the_plan_features_with_place_names(
+    stack: Stack, page_path: str, tmp_path: Path
+) -> None:
+    """?features=1 turns the plan overlay on: the page fetches features.geojson for its
+    view and draws roads, rivers and named places over the imagery, without errors."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is required for the browser test (apt-get install chromium)")
+    errors: list[str] = []
+    answers: list[int] = []
+
+    def on_response(response) -> None:
+        if "features.geojson" in response.url:
+            answers.append(response.status)
+        elif response.status >= 400:
+            errors.append(f"HTTP {response.status} for {response.url}")
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 800, "height": 600})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", on_response)
+        page.goto(f"{stack.base_url}{page_path}?world=planland&zoom=11&features=1")
+        deadline = time.monotonic() + 90
+        while 200 not in answers and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
+        page.wait_for_timeout(1500)
+        text = page.inner_text("body")
+        drawn = page.evaluate(
+            "() => document.querySelectorAll('path.leaflet-interactive').length"
+            if page_path == "/"
+            else "() => window.synthtilesMap.getLayers().item(2).getSource().getFeatures().length"
+        )
+        page.screenshot(path=str(tmp_path / "overlay.png"))
+        browser.close()
+    assert 200 in answers, answers
+    assert errors == []
+    assert drawn > 10
+    if page_path == "/":
+        # City and town names are permanent labels on the Leaflet map.
+        assert re.search(r"[A-Z][a-z]{3,}", text.replace("Synthetic imagery", ""))
+
+
 def test_seeding_fills_the_cache_so_requests_never_generate(stack: Stack) -> None:
     result = _cli(stack, "seed", "--world", "testland", "--bbox", SEED_BBOX, "--zoom", "4-5")
     assert result.returncode == 0, result.stderr

@@ -29,7 +29,38 @@
     bounds, minZoom: tj.minzoom, maxZoom: tj.maxzoom, opacity: 0.6,
     attribution: "layout: land-cover plan",
   });
-  L.control.layers({ "Synthetic imagery": imagery }, { "Layout (land cover)": layout }).addTo(map);
+  // The plan's roads, rivers, lakes and named places, fetched for the view.
+  const plan = L.layerGroup();
+  let latest = 0;
+  async function refreshPlan() {
+    if (!map.hasLayer(plan)) return;
+    const ticket = ++latest;
+    const b = map.getBounds();
+    const data = await SynthTiles.features(tj, b.getWest(), b.getSouth(), b.getEast(), b.getNorth());
+    if (ticket !== latest) return;
+    plan.clearLayers();
+    if (!data) return;
+    L.geoJSON(data, {
+      style: (f) => {
+        const s = SynthTiles.featureStyle(f.properties);
+        return { color: s.color, weight: s.width, opacity: 0.9 };
+      },
+      pointToLayer: (f, latlng) => {
+        const big = ["city", "town"].includes(f.properties.kind);
+        const marker = L.circleMarker(latlng, {
+          radius: big ? 5 : 3, color: "#222", weight: 1, fillColor: "#fff", fillOpacity: 0.9,
+        });
+        const label = SynthTiles.featureLabel(f.properties);
+        if (label) marker.bindTooltip(label, { permanent: big || f.properties.kind === "lake" });
+        return marker;
+      },
+    }).addTo(plan);
+  }
+  map.on("moveend overlayadd", refreshPlan);
+  L.control.layers({ "Synthetic imagery": imagery }, {
+    "Layout (land cover)": layout, "Plan: roads, rivers, places": plan,
+  }).addTo(map);
+  if (params.get("features")) plan.addTo(map), refreshPlan();
   L.control.scale({ metric: true, imperial: false }).addTo(map);
   map.attributionControl.setPrefix("synthetic imagery, not a real place · Leaflet");
   const coords = document.getElementById("coords");

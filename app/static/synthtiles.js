@@ -55,9 +55,48 @@ window.SynthTiles = (function () {
     return worldTemplate.replace(/\/\{z\}\/\{x\}\/\{y\}\.png$/, "/layout/{z}/{x}/{y}.png");
   }
 
+  // The world plan's vector features (roads, rivers, lakes, places) beside the tiles.
+  function featuresTemplate(tj) {
+    const worldTemplate = tj.tiles[tj.tiles.length - 1];
+    return worldTemplate.replace(/\/\{z\}\/\{x\}\/\{y\}\.png$/, "/features.geojson");
+  }
+
+  // Fetches the features of a view (west, south, east, north), clipped to the world;
+  // null when the view is too large for one request or the world has no plan.
+  const MAX_FEATURE_DEGREES = 2;
+  async function features(tj, west, south, east, north) {
+    const [w, s, e, n] = tj.bounds;
+    const box = [Math.max(west, w), Math.max(south, s), Math.min(east, e), Math.min(north, n)];
+    if (box[0] >= box[2] || box[1] >= box[3]) return null;
+    if (box[2] - box[0] > MAX_FEATURE_DEGREES || box[3] - box[1] > MAX_FEATURE_DEGREES) {
+      return null;
+    }
+    const bbox = box.map((v) => v.toFixed(6)).join(",");
+    const response = await fetch(`${featuresTemplate(tj)}?bbox=${bbox}`);
+    return response.ok ? response.json() : null;
+  }
+
+  // One look for the plan overlay in both viewers.
+  const FEATURE_STYLE = {
+    main: { color: "#ffffff", width: 2.5 },
+    minor: { color: "#f2d7a0", width: 1.5 },
+    river: { color: "#3d8bff", width: 2.5 },
+    stream: { color: "#6fa8ff", width: 1 },
+  };
+  function featureStyle(properties) {
+    return FEATURE_STYLE[properties.class || properties.kind] || { color: "#ffffff", width: 1 };
+  }
+  function featureLabel(properties) {
+    if (properties.name) return properties.name;
+    return properties.kind === "bridge" ? "bridge" : "";
+  }
+
   function formatCoordinates(lon, lat, zoom) {
     return `${lat.toFixed(5)}°, ${lon.toFixed(5)}°  ·  z${zoom}`;
   }
 
-  return { tilejson, tileUrl, load, layoutTemplate, formatCoordinates };
+  return {
+    tilejson, tileUrl, load, layoutTemplate, features, featureStyle, featureLabel,
+    formatCoordinates,
+  };
 })();
