@@ -34,7 +34,7 @@ SAND = np.array([196, 182, 150], np.float32)
 ASPHALT = np.array([96, 96, 94], np.float32)
 LATERITE = np.array([168, 128, 98], np.float32)
 VERGE = np.array([150, 140, 112], np.float32)
-STREET = np.array([120, 112, 100], np.float32)
+STREET = np.array([150, 124, 104], np.float32)  # laterite and dust
 HEDGE = np.array([52, 66, 38], np.float32)
 BUND = np.array([150, 136, 108], np.float32)
 ROOFS = np.array(
@@ -49,7 +49,7 @@ ROOFS = np.array(
     ],
     np.float32,
 )
-HOUSE_LOT_M, BLOCK_M, STREET_M = 16.0, 96.0, 9.0
+HOUSE_LOT_M, BLOCK_M, STREET_M = 14.0, 110.0, 9.0
 
 
 class PlanRenderer:
@@ -201,34 +201,63 @@ class PlanRenderer:
         my: np.ndarray,
         fp: float,
     ) -> np.ndarray:
-        """Streets on a grid turned per town, lots with houses; fewer houses and more
-        gardens away from the centre, big compounds here and there."""
+        """Blocks on a street grid turned per town; each block two rows of lots facing its
+        streets, a house near the front of most lots (fewer away from the centre); in the
+        centre some blocks are one large building, here and there a block is open ground."""
         seed = self.seed
         density = raster.urban[where]
         angle = raster.town_angle[where]
         cos_t, sin_t = np.cos(angle), np.sin(angle)
         a = mx * cos_t + my * sin_t
         b = -mx * sin_t + my * cos_t
+        block_a, block_b = BLOCK_M, BLOCK_M * 0.65
+        ia, ib = np.floor(a / block_a), np.floor(b / block_b)
+        pa, pb = a - ia * block_a, b - ib * block_b  # position inside the block
+        ia, ib = ia.astype(np.int64), ib.astype(np.int64)
+        kind = hash_uniform(ia, ib, seed + 711)
+        # Yards: the ground, calmer and a little greener than open land.
         ground = 0.55 * ground + 0.45 * CLASS_BASE_COLOURS[CLASS_INDEX["grassland"]] * 1.1
-        la, lb = np.floor(a / HOUSE_LOT_M), np.floor(b / HOUSE_LOT_M)
-        ia, ib = la.astype(np.int64), lb.astype(np.int64)
-        centre_a, centre_b = (la + 0.5) * HOUSE_LOT_M, (lb + 0.5) * HOUSE_LOT_M
-        occupied = hash_uniform(ia, ib, seed + 701) < 0.25 + 0.75 * np.clip(density * 1.3, 0, 1)
-        half_a = HOUSE_LOT_M / 2 - 2.0 - 3.0 * hash_uniform(ia, ib, seed + 703)
-        half_b = HOUSE_LOT_M / 2 - 2.0 - 3.0 * hash_uniform(ia, ib, seed + 705)
-        built = box_coverage(a, centre_a, half_a, fp) * box_coverage(b, centre_b, half_b, fp)
+        # Two rows of lots; each house sits behind a small setback from its street.
+        half = block_b / 2
+        front = pb < half
+        depth_from_street = np.where(front, pb, block_b - pb)
+        lot = np.floor(pa / HOUSE_LOT_M).astype(np.int64)
+        lot_id = (ia * 64 + lot) * 2 + front
+        h1 = hash_uniform(lot_id, ib, seed + 701)
+        h2 = hash_uniform(lot_id, ib, seed + 703)
+        occupied = h1 < 0.2 + 0.8 * np.clip(density * 1.25, 0.0, 1.0)
+        margin = 1.2 + 2.5 * h2
+        setback = STREET_M / 2 + 1.0 + 3.0 * hash_uniform(lot_id, ib, seed + 705)
+        house_depth = 7.0 + 9.0 * hash_uniform(lot_id, ib, seed + 707)
+        centre_a = (lot + 0.5) * HOUSE_LOT_M
+        built = box_coverage(pa, centre_a, HOUSE_LOT_M / 2 - margin, fp) * box_coverage(
+            depth_from_street, setback + house_depth / 2, house_depth / 2, fp
+        )
         built = built * occupied
-        roof = ROOFS[
-            np.minimum((hash_uniform(ia, ib, seed + 707) * len(ROOFS)), len(ROOFS) - 1).astype(int)
-        ]
-        across = np.where(hash_uniform(ia, ib, seed + 709) < 0.5, a - centre_a, b - centre_b)
-        roof = roof * np.where(across > 0, 0.84, 1.0)[:, None]
+        roof_index = np.minimum(hash_uniform(lot_id, ib, seed + 709) * len(ROOFS), len(ROOFS) - 1)
+        roof = ROOFS[roof_index.astype(int)]
+        # Large buildings (markets, schools, warehouses) fill central blocks.
+        big = (kind < 0.22) & (density > 0.75)
+        big_cover = box_coverage(pa, block_a / 2, block_a / 2 - STREET_M, fp) * box_coverage(
+            pb, half, half - STREET_M, fp
+        )
+        built = np.where(big, big_cover, built)
+        roof = np.where(
+            big[:, None], ROOFS[np.minimum((kind * 31 % 1 * 3).astype(int), 2) + 3], roof
+        )
+        # Open blocks (a pitch, a market square, waste ground): no houses.
+        open_block = (kind > 0.93) & ~big
+        built = np.where(open_block, 0.0, built)
+        ground = np.where(open_block[:, None], self.bank["bare"].mean_colour * 1.05, ground)
+        # Pitched roofs: the half facing away from the light is darker.
+        roof = roof * np.where(depth_from_street > setback + house_depth / 2, 0.82, 1.0)[:, None]
         image = ground * (1 - built[:, None]) + roof * built[:, None]
         street = np.maximum(
-            _periodic_coverage(a, BLOCK_M, STREET_M, fp),
-            _periodic_coverage(b, BLOCK_M, STREET_M, fp),
+            _band_coverage(np.minimum(pa, block_a - pa), STREET_M, fp),
+            _band_coverage(np.minimum(pb, block_b - pb), STREET_M, fp),
         )
-        street = street * np.clip(density * 2.0, 0.3, 1.0)
+        # Streets fade out with the town: its edge is houses along tracks.
+        street = street * np.clip(density * 1.6, 0.25, 1.0)
         return image * (1 - street[:, None]) + STREET * street[:, None]
 
     def _beach(self, out: np.ndarray, raster: PlanRaster) -> np.ndarray:
