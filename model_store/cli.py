@@ -185,6 +185,26 @@ def eval_world_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def eval_mosaics_command(args: argparse.Namespace) -> int:
+    from core.world import WorldCatalog
+    from worker.mosaics import write_mosaics
+    from worker.settings import WorkerSettings, WorldSettings
+
+    world_settings = WorldSettings()
+    catalog = WorldCatalog.load(world_settings.worlds_file, world_settings.default_world)
+    world = catalog.get(args.world) if args.world else catalog.default
+    if world is None:
+        print(f"unknown world {args.world!r}; known: {', '.join(catalog.ids())}")
+        return 2
+    zooms = [int(z) for z in args.zooms.split(",")]
+    bad = [z for z in zooms if not world.min_zoom <= z <= world.max_zoom]
+    if bad:
+        print(f"zooms {bad} are outside {world.id}'s range {world.min_zoom}-{world.max_zoom}")
+        return 2
+    write_mosaics(world, zooms, args.places, args.size, args.out, WorkerSettings(), args.seed)
+    return 0
+
+
 def eval_model_command(args: argparse.Namespace) -> int:
     from model_store.model_eval import evaluate_model
 
@@ -264,6 +284,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     world_cmd.add_argument("--json", type=Path, help="also write the figures as JSON")
     world_cmd.set_defaults(handler=eval_world_command)
 
+    mosaics_cmd = targets.add_parser(
+        "mosaics", help="mosaics at several zooms in random places, and the prior alone"
+    )
+    mosaics_cmd.add_argument("--world")
+    mosaics_cmd.add_argument("--zooms", default="10,12,14,16")
+    mosaics_cmd.add_argument("--places", type=int, default=3)
+    mosaics_cmd.add_argument("--size", type=int, default=8, help="tiles per mosaic side")
+    mosaics_cmd.add_argument("--seed", type=int, default=0, help="which random places")
+    mosaics_cmd.add_argument("--out", type=Path, default=Path("docs/mosaics"))
+    mosaics_cmd.set_defaults(handler=eval_mosaics_command)
+
     model_cmd = targets.add_parser("model", help="KID/FID, histogram validity, class mosaics")
     model_cmd.add_argument("model", help="NAME@VERSION")
     model_cmd.add_argument("--holdout", type=Path, required=True, help="held-out images")
@@ -271,6 +302,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     model_cmd.add_argument("--labels", type=Path, help="CSV file,class for both folders")
     model_cmd.add_argument("-n", type=int, default=500, help="generated tiles")
     model_cmd.add_argument("--out", type=Path, default=Path("docs/eval"))
+    model_cmd.add_argument(
+        "--zooms", default="16,15,14", help="zooms scored against downsampled held-out imagery"
+    )
     model_cmd.add_argument("--models-dir", type=Path)
     model_cmd.add_argument("--record", action="store_true", help="store metrics in the manifest")
     model_cmd.add_argument(

@@ -33,7 +33,7 @@ RIVER = np.array([56, 70, 62], np.float32)
 SAND = np.array([196, 182, 150], np.float32)
 ASPHALT = np.array([96, 96, 94], np.float32)
 LATERITE = np.array([168, 128, 98], np.float32)
-VERGE = np.array([150, 140, 112], np.float32)
+VERGE = np.array([172, 152, 120], np.float32)  # cleared, trodden ground
 STREET = np.array([150, 124, 104], np.float32)  # laterite and dust
 HEDGE = np.array([52, 66, 38], np.float32)
 BUND = np.array([150, 136, 108], np.float32)
@@ -143,7 +143,7 @@ class PlanRenderer:
         land = classes != CLASS_INDEX["water"]
         # Bunds and hedges aside, the farm tracks and paths of all open land.
         out = self._beach(out, raster)
-        shade = 1.0 + 0.9 * (raster.shade - 1.0)
+        shade = 1.0 + 1.2 * (raster.shade - 1.0)
         out *= np.clip(np.where(land, shade, 1.0), 0.45, 1.5)[..., None]
         out = self._water(out, raster)
         out = self._roads(out, raster)
@@ -273,8 +273,10 @@ class PlanRenderer:
         deep = 0.5 * DEEP_SEA + 0.5 * water_bank
         t = np.clip(raster.depth / 25.0, 0.0, 1.0)[..., None]
         sea = SHALLOW_SEA * (1 - t) + deep * t
-        lake_t = np.clip(raster.depth / 8.0, 0.0, 1.0)[..., None]
-        lake = (0.6 * LAKE + 0.4 * water_bank) * (0.8 + 0.2 * (1 - lake_t)) + 12 * (1 - lake_t)
+        # Lakes: dark; a narrow shallow rim shows the bottom (greener, browner).
+        lake_t = np.clip(raster.depth / 3.0, 0.0, 1.0)[..., None]
+        deep_lake = 0.6 * LAKE + 0.4 * water_bank
+        lake = deep_lake * lake_t + (0.7 * deep_lake + 0.3 * RIVER * 1.2) * (1 - lake_t)
         colour = np.where(raster.sea[..., None], sea, lake)
         u, v = raster.x / CELLS, raster.y / CELLS
         ripple = 1.0 + 0.06 * (fractal_noise(u, v, 2.0, 3, self.seed + 801) - 0.5)
@@ -294,7 +296,7 @@ class PlanRenderer:
         corridor = np.clip((verge_m - raster.road_near) / fp + 0.5, 0, 1) * np.minimum(
             1.0, (2 * verge_m + 8.0) / fp
         )
-        verge = (corridor * (1 - raster.water))[..., None] * 0.75
+        verge = (corridor * (1 - raster.water))[..., None] * 0.9
         out = out * (1 - verge) + VERGE * verge
         minor = raster.roads["minor"][..., None]
         out = out * (1 - minor) + LATERITE * minor

@@ -18,7 +18,7 @@ from scipy import ndimage
 # Catchment (km^2) from which a watercourse shows as a stream, and as a river.
 STREAM_KM2 = 25.0
 RIVER_KM2 = 250.0
-LAKE_MIN_DEPTH_M = 12.0
+LAKE_MIN_DEPTH_M = 20.0
 LAKE_MIN_CELLS = 5
 _EPSILON_M = 1e-3  # the filled surface still falls towards the outlet across a lake
 

@@ -73,7 +73,13 @@ def meander(
     # Three scales of bends (the line's own wavelength, 3.7x and 13x it); each one's phase
     # speed wobbles along the line, so bends vary in length instead of repeating.
     offset = np.zeros(len(pts))
-    for k, (scale, weight) in enumerate(((1.0, 1.0), (3.7, 0.8), (13.0, 0.9))):
+    # Each line bends its own amount at each scale: neighbouring streams do not wiggle
+    # in step.
+    amount = 0.25 + 0.75 * hash_uniform(
+        np.arange(3) + int(pts[-1, 0] * 64), np.full(3, int(pts[-1, 1] * 64)), seed + 1
+    )
+    for k, (scale, weight) in enumerate(((1.0, 0.8), (3.7, 0.5), (13.0, 0.9))):
+        weight = weight * float(amount[k])
         rate = 1.0 + 0.45 * np.sin(arc / (wavelength * scale * 2.3) + h[k + 3])
         phase = np.cumsum(np.diff(arc, prepend=0.0) * rate / (wavelength * scale)) * 2 * np.pi
         offset += (

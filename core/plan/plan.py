@@ -27,7 +27,7 @@ from scipy import ndimage
 from core.noise import fractal_noise
 from core.plan import hydrology, roads
 from core.plan.grid import CELLS, CellWindow, metres_per_cell
-from core.plan.lines import Polylines, chaikin, meander
+from core.plan.lines import Polylines, chaikin, meander, resample
 from core.plan.settlements import Settlement, place, suitability
 from core.plan.terrain import Terrain
 
@@ -289,15 +289,27 @@ def _road_lines(
 ) -> Polylines:
     lines = []
     for chain, kind in chains:
-        points = _xy(window, chain)
+        points = _soften(_xy(window, chain))
         width = np.full(len(points), ROAD_WIDTH_M[kind])
-        points, width = chaikin(points, width, 3)
+        points, width = chaikin(points, width, 2)
         points, width = meander(
             points, width, m_cell, spec.seed + 67, 300.0, 2500.0, 0.12, spacing_m=60.0
         )
         if interior.contains(points[:, 0], points[:, 1]).any():
             lines.append((points, width.astype(np.float32), kind))
     return Polylines.from_lines(lines)
+
+
+def _soften(points: np.ndarray, sigma_cells: float = 1.6) -> np.ndarray:
+    """Smooth a grid path into curves: paths on an 8-neighbour grid run at multiples of
+    45 degrees, roads do not. End points stay put (junctions stay joined)."""
+    if len(points) < 4:
+        return points
+    dense, _, arc = resample(points, np.zeros(len(points)), 0.5)
+    smooth = ndimage.gaussian_filter1d(dense, sigma_cells / 0.5, axis=0, mode="nearest")
+    # Pinned ends: the smoothing fades in over the first and last ~2 sigma.
+    pin = np.clip(np.minimum(arc, arc[-1] - arc) / (2 * sigma_cells), 0.0, 1.0)[:, None]
+    return dense * (1 - pin) + smooth * pin
 
 
 def _farm_intensity(

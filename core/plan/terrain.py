@@ -59,7 +59,7 @@ class Terrain:
         hills = fractal_noise(u, v, 14.0, 3, seed + 19)
         height = (continent - 0.43) * 1400.0
         height += mountains * ridges * 1900.0
-        height += (hills - 0.5) * (90.0 + 400.0 * mountains)
+        height += (hills - 0.5) * (90.0 + 500.0 * mountains)
         # Lowlands flatten out: coastal and river plains rather than a uniform hill carpet.
         plain = _smoothstep(0.0, 250.0, height)
         height = np.where(height > 0, height * (0.35 + 0.65 * plain), height)
@@ -85,10 +85,12 @@ class Terrain:
         total = np.zeros_like(u)
         amplitude = 1.0
         cells = EARTH_KM / 0.6
+        mountains = self.mountains(x, y)
         for octave in range(octaves):
-            total += amplitude * (
-                value_noise(u, v, cells * 2**octave, self.seed + 29 + octave) - 0.5
-            )
+            n = value_noise(u, v, cells * 2**octave, self.seed + 29 + octave)
+            # Ridged where it is mountainous (crests and gullies), soft rolling elsewhere.
+            ridged = 0.5 - np.abs(2.0 * n - 1.0)
+            total += amplitude * ((1 - mountains) * (n - 0.5) + mountains * ridged)
             amplitude *= 0.5
-        rough = 5.0 + 70.0 * self.mountains(x, y)
+        rough = 3.0 + 30.0 * mountains
         return total * rough
