@@ -25,7 +25,7 @@ from app.tile_service import TileService
 from core.world import WorldCatalog
 from worker.protocol import Keys
 from worker.settings import QueueSettings, RedisSettings, StoreSettings, WorldSettings
-from worker.store import FileTileStore
+from worker.store import FileTileStore, check_world_records
 
 log = logging.getLogger("synthtiles.api")
 
@@ -44,6 +44,7 @@ def create_app(
     world_conf = WorldSettings()
     catalog = WorldCatalog.load(world_conf.worlds_file, world_conf.default_world)
     store = FileTileStore(StoreSettings().store_root)
+    check_world_records(store, catalog)  # a world changed after publishing: refuse to start
     keys = Keys(redis_conf.redis_prefix)
 
     @asynccontextmanager

@@ -20,6 +20,7 @@ import torch
 
 from core.world import WorldCatalog
 from worker.generators import load_generator
+from worker.mosaics import random_places, region_at
 from worker.producer import UnitProducer
 from worker.settings import WorkerSettings, WorldSettings
 from worker.store import FileTileStore
@@ -31,8 +32,15 @@ def single_unit_times(world, settings: WorkerSettings, count: int) -> list[float
     with tempfile.TemporaryDirectory() as tmp:
         producer = UnitProducer(FileTileStore(Path(tmp)), lambda _w: generator)
         zoom = min(world.min_zoom + 2, world.max_zoom)
-        min_x, min_y, _, _ = world.tile_range(zoom)
-        targets = [UnitKey(world.id, zoom, min_x + 8 + i, min_y + 8) for i in range(count + 1)]
+        # A random place on land (an island world's extent is mostly sea, which is cheap).
+        lon, lat = random_places(world, 1, seed=3)[0]
+        region = region_at(world, lon, lat, zoom, 1)
+        targets = [
+            UnitKey(
+                world.id, zoom, (region.x0 + i) // world.unit_size, region.y0 // world.unit_size
+            )
+            for i in range(count + 1)
+        ]
         times = []
         for target in targets:
             for wave in producer.plan(world, [target]):

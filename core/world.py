@@ -40,6 +40,11 @@ class World(BaseModel):
     # "plan": a world plan (relief, rivers, roads, towns, fields; core/plan);
     # "plan-island": a plan whose land sinks into the sea towards the extent's edges.
     layout: Literal["procedural", "plan", "plan-island"] = "procedural"
+    # A GeoJSON scenario overriding the plan where its features are (plan worlds only).
+    # In a worlds file the path is relative to that file; the catalog resolves it and
+    # records the file's sha256, which is part of the world.
+    scenario: str | None = None
+    scenario_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     # Pixels of context around a unit on the generation canvas (neighbour inpainting).
     canvas_margin: int = Field(32, ge=0, le=256)
 
@@ -72,6 +77,8 @@ class World(BaseModel):
             raise ValueError("min_zoom must not exceed max_zoom")
         if 2**self.min_zoom < self.unit_size:
             raise ValueError("unit_size must not exceed the grid at min_zoom (2**min_zoom tiles)")
+        if self.scenario is not None and self.layout == "procedural":
+            raise ValueError('a scenario needs layout = "plan" or "plan-island"')
         west, south, east, north = self.extent
         if not (-180 <= west < east <= 180):
             raise ValueError("extent must satisfy -180 <= west < east <= 180")
@@ -139,6 +146,25 @@ DEFAULT_WORLD = World(
 BUILTIN_WORLDS = (DEFAULT_WORLD, CARANA_V1)
 
 
+def _with_scenario(entry: dict, base: Path) -> dict:
+    """Resolve a world's scenario path (relative to the worlds file) and read the file
+    once, whole: a bad file raises ScenarioError here, before anything is served."""
+    if not entry.get("scenario"):
+        return entry
+    from core.plan.scenario import ScenarioError, load_scenario
+
+    path = (base / str(entry["scenario"])).resolve()
+    scenario = load_scenario(path)
+    pinned = entry.get("scenario_sha256")
+    if pinned and pinned != scenario.sha256:
+        raise ScenarioError(
+            f"world {entry.get('id')!r}: scenario {path} has sha256 {scenario.sha256[:12]}..., "
+            f"the worlds file pins {str(pinned)[:12]}...; a changed scenario is a new world: "
+            "give it a new id"
+        )
+    return {**entry, "scenario": str(path), "scenario_sha256": scenario.sha256}
+
+
 class WorldCatalog:
     """The worlds this deployment serves, by id."""
 
@@ -158,7 +184,10 @@ class WorldCatalog:
         if worlds_file is not None:
             with worlds_file.open("rb") as handle:
                 data = tomllib.load(handle)
-            defined = [World(**entry) for entry in data.get("worlds", [])]
+            defined = [
+                World(**_with_scenario(entry, worlds_file.parent))
+                for entry in data.get("worlds", [])
+            ]
             # A file may redefine the built-in id to replace it.
             worlds = [w for w in worlds if w.id not in {d.id for d in defined}] + defined
             default_id = default_id or data.get("default")

@@ -140,6 +140,8 @@ def test_tilejson(stack: Stack) -> None:
         "testland",
         "blocks",
         "broken",
+        "planland",
+        "scenarioland",
         "carana",
         "carana-v2",
     }

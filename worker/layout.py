@@ -114,6 +114,7 @@ def layout_tile(world: World, z: int, x: int, y: int) -> np.ndarray:
     image = palette[raster.classes] * np.clip(raster.shade, 0.6, 1.4)[..., None]
     for cover, colour in (
         (raster.river, (20, 60, 230)),
+        (raster.roads["track"], (230, 200, 150)),
         (raster.roads["minor"], (250, 235, 200)),
         (raster.roads["main"], (255, 255, 255)),
     ):

@@ -298,6 +298,8 @@ class PlanRenderer:
         )
         verge = (corridor * (1 - raster.water))[..., None] * 0.9
         out = out * (1 - verge) + VERGE * verge
+        track = raster.roads["track"][..., None]
+        out = out * (1 - track) + BUND * track
         minor = raster.roads["minor"][..., None]
         out = out * (1 - minor) + LATERITE * minor
         main = raster.roads["main"][..., None]
@@ -403,7 +405,7 @@ def preview(raster: PlanRaster) -> np.ndarray:
     out = CLASS_BASE_COLOURS[raster.classes] * np.clip(raster.shade, 0.5, 1.5)[..., None]
     river = raster.river[..., None]
     out = out * (1 - river) + RIVER * river
-    for kind, colour in (("minor", LATERITE), ("main", ASPHALT)):
+    for kind, colour in (("track", BUND), ("minor", LATERITE), ("main", ASPHALT)):
         cover = raster.roads[kind][..., None]
         out = out * (1 - cover) + colour * cover
     return np.clip(out, 0, 255).round().astype(np.uint8)

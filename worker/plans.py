@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core.plan.grid import lonlat_to_cell
 from core.plan.plan import PlanSpec, WorldPlan
+from core.plan.scenario import Scenario, ScenarioError, load_scenario
 from core.world import World
 
 _plans: dict[str, WorldPlan] = {}
@@ -25,7 +26,31 @@ def plan_spec(world: World) -> PlanSpec | None:
     west, south, east, north = world.extent
     x0, y0 = lonlat_to_cell(west, north)
     x1, y1 = lonlat_to_cell(east, south)
-    return PlanSpec(world.seed, (x0, y0, x1, y1), island=world.layout == "plan-island")
+    scenario = _scenario(world)
+    return PlanSpec(
+        world.seed, (x0, y0, x1, y1), island=world.layout == "plan-island", scenario=scenario
+    )
+
+
+_scenarios: dict[tuple[str, str | None], Scenario] = {}
+
+
+def _scenario(world: World) -> Scenario | None:
+    """The world's scenario, read once per process; refused if the file no longer has the
+    hash the world was defined with (the catalog records it when it reads the file)."""
+    if world.scenario is None:
+        return None
+    key = (world.scenario, world.scenario_sha256)
+    if key not in _scenarios:
+        scenario = load_scenario(Path(world.scenario))
+        if world.scenario_sha256 and scenario.sha256 != world.scenario_sha256:
+            raise ScenarioError(
+                f"world {world.id!r}: scenario {world.scenario} changed since the world was "
+                f"loaded (sha256 {scenario.sha256[:12]}... != {world.scenario_sha256[:12]}...); "
+                "a changed scenario is a new world: give it a new id"
+            )
+        _scenarios[key] = scenario
+    return _scenarios[key]
 
 
 def world_plan(world: World, cache_dir: Path | None = None) -> WorldPlan | None:

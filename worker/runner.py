@@ -40,7 +40,7 @@ from worker.protocol import (
     job_fields,
 )
 from worker.settings import QueueSettings, RedisSettings, WorkerSettings
-from worker.store import TileStore
+from worker.store import TileStore, check_world_records
 from worker.units import UnitKey
 
 log = logging.getLogger("synthtiles.worker")
@@ -121,6 +121,7 @@ class Worker:
     def run(self) -> None:
         """Serve jobs until SIGTERM/SIGINT (or ``stop_event``); the current batch is finished."""
         ensure_groups(self.redis, self.keys)
+        check_world_records(self.store, self.catalog)  # never add to a changed world
         # Load the default world's model before announcing readiness.
         self.generator_for(self.catalog.default)
         self._beat()

@@ -8,6 +8,7 @@ can serve directly.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -29,6 +30,57 @@ class TileStore(ABC):
         Must be atomic (a reader sees the whole tile or nothing) and write-once
         (an existing tile is never replaced).
         """
+
+    def read_record(self, world: str) -> dict | None:
+        """The world's record (what its stored tiles were made from), or None."""
+        return None
+
+    def write_record(self, world: str, record: dict) -> None:  # noqa: B027 (optional)
+        """Keep the world's record beside its tiles (a store without records ignores it)."""
+
+    def has_tiles(self, world: str) -> bool:
+        return False
+
+
+class WorldChanged(RuntimeError):
+    """A world's definition differs from the one its stored tiles were made from."""
+
+
+# What fixes a world's pixels (a change to any is a new world, core.world).
+RECORD_FIELDS = (
+    "seed",
+    "model",
+    "tile_size",
+    "unit_size",
+    "min_zoom",
+    "extent",
+    "layout",
+    "canvas_margin",
+    "scenario_sha256",
+)
+
+
+def check_world_records(store: TileStore, worlds) -> None:
+    """Refuse worlds whose definition changed after they stored tiles (e.g. an edited
+    scenario file); record the definition of the others. Run by every process at start."""
+    for world in worlds:
+        record = {name: getattr(world, name) for name in RECORD_FIELDS}
+        record["extent"] = list(record["extent"])
+        stored = store.read_record(world.id)
+        if stored is not None and stored != record and store.has_tiles(world.id):
+            changed = sorted(k for k in RECORD_FIELDS if stored.get(k) != record.get(k))
+            what = (
+                "its scenario file changed"
+                if changed == ["scenario_sha256"]
+                else (f"{', '.join(changed)} changed")
+            )
+            raise WorldChanged(
+                f"world {world.id!r}: {what} since its stored tiles were made; published "
+                "tiles never change, so a changed world needs a new id (and keeps the old "
+                "one for the tiles already served)"
+            )
+        if stored != record:
+            store.write_record(world.id, record)
 
 
 class FileTileStore(TileStore):
@@ -71,3 +123,24 @@ class FileTileStore(TileStore):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
+
+    def _record_path(self, world: str) -> Path:
+        return self.root / world / ".world.json"
+
+    def read_record(self, world: str) -> dict | None:
+        try:
+            return json.loads(self._record_path(world).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def write_record(self, world: str, record: dict) -> None:
+        path = self._record_path(world)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".world.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(record, handle, sort_keys=True)
+        os.replace(tmp, path)
+
+    def has_tiles(self, world: str) -> bool:
+        folder = self.root / world
+        return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())

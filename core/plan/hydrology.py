@@ -85,15 +85,23 @@ def accumulate(receiver: np.ndarray, order: np.ndarray, cell_km2: np.ndarray) ->
     return area.reshape(cell_km2.shape).astype(np.float32)
 
 
-def drain(height: np.ndarray, cell_km2: np.ndarray) -> Drainage:
+def drain(
+    height: np.ndarray, cell_km2: np.ndarray, extra_water: np.ndarray | None = None
+) -> Drainage:
+    """``extra_water``: cells that are water whatever the relief (a scenario's lakes); water
+    drains into them like into the sea."""
     sea = sea_mask(height)
     outlets = sea.copy()
+    if extra_water is not None:
+        outlets |= extra_water
     outlets[0, :] = outlets[-1, :] = outlets[:, 0] = outlets[:, -1] = True
     surface, receiver, order = priority_flood(height, outlets)
     catchment = accumulate(receiver, order, cell_km2)
     # A lake is a whole flooded hollow (every cell below its spill level) that is deep
     # enough somewhere; its shallow rim is part of it, so its shore is a contour.
     flooded = (surface - height > 0.01) & ~sea
+    if extra_water is not None:
+        flooded &= ~extra_water
     labels, count = ndimage.label(flooded)
     index = np.arange(1, count + 1)
     sizes = ndimage.sum(np.ones_like(labels), labels, index=index)

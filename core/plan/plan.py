@@ -28,6 +28,7 @@ from core.noise import fractal_noise
 from core.plan import hydrology, roads
 from core.plan.grid import CELLS, CellWindow, metres_per_cell
 from core.plan.lines import Polylines, chaikin, meander, resample
+from core.plan.scenario import Scenario
 from core.plan.settlements import Settlement, place, suitability
 from core.plan.terrain import Terrain
 
@@ -45,10 +46,20 @@ class PlanSpec:
     seed: int
     extent: tuple[float, float, float, float]  # x0, y0, x1, y1 in cell units
     island: bool
+    scenario: Scenario | None = None
 
     @property
     def key(self) -> str:
-        text = json.dumps({"v": PLAN_VERSION, **asdict(self)}, sort_keys=True)
+        text = json.dumps(
+            {
+                "v": PLAN_VERSION,
+                "seed": self.seed,
+                "extent": list(self.extent),
+                "island": self.island,
+                "scenario": self.scenario.sha256 if self.scenario else None,
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
@@ -144,8 +155,11 @@ def build_chunk(spec: PlanSpec, interior: CellWindow, margin: int) -> PlanChunk:
     height = terrain.coarse(x, y).astype(np.float32)
     m_cell = np.asarray(metres_per_cell(y), np.float64)
     cell_km2 = (m_cell / 1000.0) ** 2
-    drainage = hydrology.drain(height, cell_km2)
+    scenario_water = _scenario_water(spec, x, y)
+    drainage = hydrology.drain(height, cell_km2, scenario_water)
     land = ~drainage.sea & (drainage.lake == 0)
+    if scenario_water is not None:
+        land &= ~scenario_water
 
     # Water level near each cell: the coast and lake shores are then contours of the
     # fine relief (pixels below the level of the water next to them are water).
@@ -175,16 +189,21 @@ def build_chunk(spec: PlanSpec, interior: CellWindow, margin: int) -> PlanChunk:
         interior.i0 + interior.width,
         interior.j0 + interior.height,
     )
-    settlements = place(spec.seed, window.i0, window.j0, score, box)
+    settlements = _with_scenario_places(
+        spec, interior, place(spec.seed, window.i0, window.j0, score, box)
+    )
 
     passable = ~drainage.sea
     u, v = x / CELLS, y / CELLS
     wander = 0.6 + 0.8 * fractal_noise(u, v, 8.0, 3, spec.seed + 71)
-    graph = roads.cost_graph(slope, passable, river_cells & land, lake_cells, wander)
+    lakes_for_roads = lake_cells if scenario_water is None else lake_cells | scenario_water
+    graph = roads.cost_graph(slope, passable, river_cells & land, lakes_for_roads, wander)
     cols = window.width
     cells = roads.settlement_cells(settlements, window.i0, window.j0, cols)
     edges = roads.road_edges(graph, cells, [s.tier for s in settlements])
     road_lines = _road_lines(spec, roads.chains(edges), window, interior, m_mean)
+    if spec.scenario is not None:
+        rivers, road_lines = _with_scenario_lines(spec.scenario, interior, rivers, road_lines)
 
     road_raster = np.zeros(height.size, bool)
     for a, b in edges:
@@ -203,6 +222,68 @@ def build_chunk(spec: PlanSpec, interior: CellWindow, margin: int) -> PlanChunk:
         roads=road_lines,
         settlements=settlements,
     )
+
+
+# A scenario's place clears procedural settlements this near it (cells).
+SCENARIO_CLEARANCE = {"city": 30.0, "town": 12.0, "village": 4.0}
+SCENARIO_ROAD_KIND = {"road": roads.MAIN, "track": roads.TRACK}
+
+
+def _scenario_water(spec: PlanSpec, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    if spec.scenario is None:
+        return None
+    water = np.zeros(x.shape, bool)
+    for area in spec.scenario.areas:
+        if area.landcover == "water":
+            water |= area.contains(x, y)
+    return water if water.any() else None
+
+
+def _with_scenario_places(
+    spec: PlanSpec, interior: CellWindow, settlements: list[Settlement]
+) -> list[Settlement]:
+    """The scenario's places replace the procedural settlements around them."""
+    if spec.scenario is None or not spec.scenario.places:
+        return settlements
+    from core.plan.settlements import settlement_name
+
+    placed = []
+    for index, p in enumerate(spec.scenario.places):
+        if not interior.contains(np.array([p.x]), np.array([p.y]))[0]:
+            continue
+        name = p.name or settlement_name(spec.seed + 5, 7_000_000 + index)
+        placed.append(Settlement(p.x, p.y, p.kind, p.population, name))
+    kept = [
+        s
+        for s in settlements
+        if all(
+            np.hypot(s.x - p.x, s.y - p.y) >= SCENARIO_CLEARANCE[p.kind]
+            for p in spec.scenario.places
+        )
+    ]
+    return placed + kept
+
+
+def _with_scenario_lines(
+    scenario: Scenario, interior: CellWindow, rivers: Polylines, road_lines: Polylines
+) -> tuple[Polylines, Polylines]:
+    """The scenario's rivers, streams, roads and tracks, drawn as the file gives them."""
+    extra_rivers, extra_roads = [], []
+    for line in scenario.lines:
+        if not interior.contains(line.points[:, 0], line.points[:, 1]).any():
+            continue
+        widths = np.full(len(line.points), line.width_m, np.float32)
+        if line.kind in ("river", "stream"):
+            extra_rivers.append((line.points, widths, line.kind))
+        else:
+            extra_roads.append((line.points, widths, SCENARIO_ROAD_KIND[line.kind]))
+    rivers = Polylines.from_lines(
+        [(*rivers.line(i), rivers.kinds[i]) for i in range(len(rivers))] + extra_rivers
+    )
+    road_lines = Polylines.from_lines(
+        [(*road_lines.line(i), road_lines.kinds[i]) for i in range(len(road_lines))] + extra_roads
+    )
+    return rivers, road_lines
 
 
 def _xy(window: CellWindow, flat: list[int]) -> np.ndarray:
@@ -277,7 +358,7 @@ def _join_confluences(
     return joined
 
 
-ROAD_WIDTH_M = {roads.MAIN: 9.0, roads.MINOR: 6.0}
+ROAD_WIDTH_M = {roads.MAIN: 9.0, roads.MINOR: 6.0, roads.TRACK: 4.0}
 
 
 def _road_lines(

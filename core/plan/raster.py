@@ -17,6 +17,7 @@ from core.noise import fractal_noise, hash_uniform
 from core.plan.grid import CELLS, EARTH_CIRCUMFERENCE_M
 from core.plan.lines import Polylines
 from core.plan.plan import PlanChunk, WorldPlan
+from core.plan.scenario import Scenario
 from core.plan.settlements import Settlement
 
 M_PER_CELL = EARTH_CIRCUMFERENCE_M / CELLS  # Mercator metres (true scale at the equator)
@@ -228,7 +229,7 @@ def rasterize(
     shape = x.shape
     river = np.zeros(shape, np.float32)
     river_near = np.full(shape, 400.0, np.float32)
-    road_cov = {"main": np.zeros(shape, np.float32), "minor": np.zeros(shape, np.float32)}
+    road_cov = {kind: np.zeros(shape, np.float32) for kind in ("main", "minor", "track")}
     road_near = np.full(shape, 60.0, np.float32)
     for lines in rivers:
         cov, near = draw_lines(lines, ("river",), x0, y0, pixel, shape, 400.0)
@@ -265,6 +266,8 @@ def rasterize(
         v,
         seed,
     )
+    if plan.spec.scenario is not None:
+        _apply_scenario_areas(plan.spec.scenario, x, y, classes, water, depth, sea, urban)
     return PlanRaster(
         zoom=zoom,
         left=left,
@@ -287,6 +290,41 @@ def rasterize(
         farm=farm,
         moisture=moisture,
     )
+
+
+SCENARIO_LAKE_DEPTH_M = 6.0
+
+
+def _apply_scenario_areas(
+    scenario: Scenario,
+    x: np.ndarray,
+    y: np.ndarray,
+    classes: np.ndarray,
+    water: np.ndarray,
+    depth: np.ndarray,
+    sea: np.ndarray,
+    urban: np.ndarray,
+) -> None:
+    """Land cover where the scenario's polygons say (in file order: a later polygon wins);
+    water polygons are lakes, land polygons are dry land whatever the relief."""
+    x0, x1, y0, y1 = float(x.min()), float(x.max()), float(y.min()), float(y.max())
+    for area in scenario.areas:
+        ax0, ay0, ax1, ay1 = area.bounds
+        if ax1 < x0 or ax0 > x1 or ay1 < y0 or ay0 > y1:
+            continue
+        inside = area.contains(x, y)
+        if not inside.any():
+            continue
+        classes[inside] = CLASS_INDEX[area.landcover]
+        if area.landcover == "water":
+            water[inside] = 1.0
+            depth[inside] = np.maximum(depth[inside], SCENARIO_LAKE_DEPTH_M)
+            sea[inside] = False
+        else:
+            water[inside] = 0.0
+            depth[inside] = 0.0
+        if area.landcover == "urban":
+            urban[inside] = np.maximum(urban[inside], 0.8)
 
 
 def _level(chunk: PlanChunk, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from core.plan.settlements import Settlement
 _MOVES = ((1, 0), (0, 1), (1, 1), (1, -1))
 BRIDGE_COST_CELLS = 6.0
 LAKE_FACTOR = 40.0
-MAIN, MINOR = "main", "minor"
+MAIN, MINOR, TRACK = "main", "minor", "track"  # tracks come from scenarios
 
 
 def cost_graph(
