@@ -278,6 +278,6 @@ def test_a_changed_scenario_is_refused_once_the_world_has_tiles(tmp_path: Path) 
     check_world_records(store, [changed])  # no tiles yet: the new definition is recorded
     check_world_records(store, [world])
     store.put_if_absent(world.id, 13, 1, 1, b"png")
-    with pytest.raises(WorldChanged, match="scenario file changed.*new id"):
+    with pytest.raises(WorldChanged, match=r"scenario file changed.*new id"):
         check_world_records(store, [changed])
     check_world_records(store, [world])  # the original definition still starts
