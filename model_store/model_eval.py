@@ -102,18 +102,22 @@ def detail(tiles: np.ndarray) -> float:
     return float((np.abs(np.diff(lum, axis=-1)).mean() + np.abs(np.diff(lum, axis=-2)).mean()) / 2)
 
 
-def _eval_region(model_id: str, n: int, zoom: int = EVAL_ZOOM) -> tuple[World, Region]:
-    """A block of about n tiles at ``zoom`` in a random place on land of the default world
-    (with the model under test), generated through a cascade two levels deep."""
+EVAL_PLACES = 4
+
+
+def _eval_regions(model_id: str, n: int, zoom: int = EVAL_ZOOM) -> tuple[World, list[Region]]:
+    """About n tiles at ``zoom`` in blocks at ``EVAL_PLACES`` random places on land of the
+    default world (with the model under test), each generated through a cascade two levels
+    deep. Places are drawn before anything is looked at, never picked by class."""
     from core.world import DEFAULT_WORLD
     from worker.mosaics import random_places, region_at
 
     world = DEFAULT_WORLD.model_copy(
         update={"id": "model-eval", "model": model_id, "min_zoom": zoom - 2, "max_zoom": zoom}
     )
-    side = int(np.ceil(np.sqrt(n)))
-    lon, lat = random_places(world, 1, seed=7)[0]
-    return world, region_at(world, lon, lat, zoom, side)
+    side = max(1, int(np.ceil(np.sqrt(n / EVAL_PLACES))))
+    places = random_places(world, EVAL_PLACES, seed=7)
+    return world, [region_at(world, lon, lat, zoom, side) for lon, lat in places]
 
 
 def prior_only_tiles(
@@ -123,11 +127,14 @@ def prior_only_tiles(
     from worker.mosaics import prior_alone
     from worker.settings import WorkerSettings
 
-    world, region = _eval_region(model_id, n, zoom)
-    mosaic = prior_alone(world, region, WorkerSettings(models_dir=models_dir))
-    if mosaic is None:
-        return None
-    return _split(mosaic, region)[:n]
+    world, regions = _eval_regions(model_id, n, zoom)
+    tiles = []
+    for region in regions:
+        mosaic = prior_alone(world, region, WorkerSettings(models_dir=models_dir))
+        if mosaic is None:
+            return None
+        tiles.append(_split(mosaic, region))
+    return np.concatenate(tiles)[:n]
 
 
 def _split(mosaic: np.ndarray, region: Region) -> np.ndarray:
@@ -145,26 +152,29 @@ def generate_tiles(
     from worker.layout import class_map
     from worker.settings import WorkerSettings
 
-    world, region = _eval_region(model_id, n, zoom)
+    world, regions = _eval_regions(model_id, n, zoom)
     settings = WorkerSettings(models_dir=models_dir)
-    with tempfile.TemporaryDirectory(prefix="synthtiles-model-eval-") as tmp:
-        started = time.perf_counter()
-        made = generate_region(world, Path(tmp), region, "row-major", 1, settings)
-        print(
-            f"generated {region.width * region.height} tiles at z{zoom} ({made} units) in "
-            f"{time.perf_counter() - started:.0f} s"
-        )
-        mosaic = read_mosaic(world, Path(tmp), region)
-    tiles = _split(mosaic, region)[:n]
-    classes = []
-    plan_classes = _plan_classes(world, region)
-    for index, (x, y) in enumerate(region.tiles()[:n]):
-        if plan_classes is not None:
-            layout = plan_classes[index]
-        else:
-            layout = class_map(world, zoom, x * TILE, y * TILE, TILE, TILE)
-        classes.append(CLASSES[int(np.bincount(layout.ravel(), minlength=len(CLASSES)).argmax())])
-    return tiles, classes
+    tiles, classes = [], []
+    for region in regions:
+        with tempfile.TemporaryDirectory(prefix="synthtiles-model-eval-") as tmp:
+            started = time.perf_counter()
+            made = generate_region(world, Path(tmp), region, "row-major", 1, settings)
+            print(
+                f"generated {region.width * region.height} tiles at z{zoom} ({made} units) in "
+                f"{time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
+            mosaic = read_mosaic(world, Path(tmp), region)
+        tiles.append(_split(mosaic, region))
+        plan_classes = _plan_classes(world, region)
+        for index, (x, y) in enumerate(region.tiles()):
+            if plan_classes is not None:
+                layout = plan_classes[index]
+            else:
+                layout = class_map(world, zoom, x * TILE, y * TILE, TILE, TILE)
+            counts = np.bincount(layout.ravel(), minlength=len(CLASSES))
+            classes.append(CLASSES[int(counts.argmax())])
+    return np.concatenate(tiles)[:n], classes[:n]
 
 
 def _plan_classes(world: World, region: Region) -> np.ndarray | None:

@@ -137,7 +137,7 @@ class PlanRenderer:
                 spacing, share = TREES[name]
                 if name == "grassland":
                     share = share * (0.4 + 1.6 * raster.moisture[where])
-                colour = self.textures._trees(colour, nx[where], ny[where], scale, spacing, share)
+                colour = self._crowns(colour, nx[where], ny[where], scale, spacing, share)
             out[where] = colour
 
         land = classes != CLASS_INDEX["water"]
@@ -150,6 +150,50 @@ class PlanRenderer:
         return out
 
     # -- land -----------------------------------------------------------------------------
+
+    def _crowns(
+        self,
+        image: np.ndarray,
+        nx: np.ndarray,
+        ny: np.ndarray,
+        footprint: float,
+        spacing: float,
+        share: float | np.ndarray,
+    ) -> np.ndarray:
+        """Tree crowns (native-pixel units): lumpy outlines, lit from the north-west with
+        leaf clumps inside, a soft shadow to the south-east; clustered, not evenly strewn.
+        At most one crown per ``spacing`` cell, the four nearest cells drawn in a fixed
+        order; crowns smaller than a pixel fade into the ground's tone."""
+        seed = self.seed
+        forest = self.bank["forest"].mean_colour
+        u, v = nx / (spacing * 9.0), ny / (spacing * 9.0)
+        clustered = share * (0.25 + 1.5 * _vn(u, v, seed + 431))
+        bx = np.floor(nx / spacing - 0.5).astype(np.int64)
+        by = np.floor(ny / spacing - 0.5).astype(np.int64)
+        for ox, oy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+            cx, cy = bx + ox, by + oy
+            present = hash_uniform(cx, cy, seed + 401) < clustered
+            tx = (cx + 0.15 + 0.7 * hash_uniform(cx, cy, seed + 403)) * spacing
+            ty = (cy + 0.15 + 0.7 * hash_uniform(cx, cy, seed + 409)) * spacing
+            radius = spacing * (0.28 + 0.3 * hash_uniform(cx, cy, seed + 419))
+            dx, dy = nx - tx, ny - ty
+            angle = np.arctan2(dy, dx)
+            phase = hash_uniform(cx, cy, seed + 423) * 6.283
+            lumpy = radius * (
+                1 + 0.16 * np.sin(3 * angle + phase) + 0.1 * np.sin(5 * angle + 2 * phase)
+            )
+            d = np.hypot(dx, dy)
+            crown = np.clip((lumpy - d) / footprint + 0.5, 0, 1) * present
+            sx, sy = dx - 0.55 * radius, dy - 0.55 * radius
+            shadow = np.clip((lumpy - np.hypot(sx, sy)) / (footprint + 0.3 * radius) + 0.5, 0, 1)
+            visible = np.clip(2 * radius / footprint, 0, 1) ** 2
+            light = 1 + 0.4 * np.clip(-(dx + dy) / (1.4 * radius), -1, 1)
+            clumps = 0.85 + 0.3 * _vn(nx / 2.5 + 17.0 * cx, ny / 2.5, seed + 427)
+            tone = (0.75 + 0.5 * hash_uniform(cx, cy, seed + 421)) * clumps
+            image = image * (1 - 0.5 * (shadow * present * (1 - crown) * visible)[:, None])
+            cover = (crown * visible)[:, None]
+            image = image * (1 - cover) + forest * (light * tone)[:, None] * cover
+        return image
 
     def _fields(
         self,
