@@ -10,6 +10,7 @@ import pytest
 from core.world import DEFAULT_WORLD
 from model_store.registry import ModelRegistry
 from worker.evaluation import Region, downsample2, generate_region, psnr, read_mosaic, seam_ratio
+from worker.mosaics import random_places, region_at
 from worker.settings import WorkerSettings
 
 
@@ -25,8 +26,10 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Region]:
     """A 2x2 block at min_zoom + 1, visited in random order, with everything it needs."""
     root = tmp_path_factory.mktemp("default-model")
     z = DEFAULT_WORLD.min_zoom + 1
-    min_x, min_y, _, _ = DEFAULT_WORLD.tile_range(z)
-    x0, y0 = (min_x + 20) & ~1, (min_y + 20) & ~1  # even origin: exactly one parent above
+    # A random place on land (the default world is an island in open ocean).
+    lon, lat = random_places(DEFAULT_WORLD, 1, seed=1)[0]
+    around = region_at(DEFAULT_WORLD, lon, lat, z, 2)
+    x0, y0 = around.x0 & ~1, around.y0 & ~1  # even origin: exactly one parent above
     region = Region(z, x0, y0, 2, 2)
     generate_region(DEFAULT_WORLD, root, region, "random", 1, WorkerSettings())
     return root, region
