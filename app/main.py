@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +24,7 @@ from app.services import EXPOSED_HEADERS, Services
 from app.settings import ApiSettings
 from app.tile_service import TileService
 from core.world import WorldCatalog
+from worker.plans import warm_plan
 from worker.protocol import Keys
 from worker.settings import QueueSettings, RedisSettings, StoreSettings, WorldSettings
 from worker.store import FileTileStore, check_world_records
@@ -54,6 +56,15 @@ def create_app(
         await queue.ensure_groups()
         hub = CompletionHub(client, keys.done_channel)
         await hub.start()
+        # The default world's plan (built once, cached on disk) warms up beside serving:
+        # a placeholder or features request before then waits for it. Other worlds' plans
+        # are built when first asked for.
+        threading.Thread(
+            target=warm_plan,
+            args=(catalog.default,),
+            name="plan-warm-up",
+            daemon=True,
+        ).start()
         memory = TileMemoryCache(api.memory_cache_mb * 2**20)
         tile_service = TileService(
             client, store, keys, queue, hub, memory, redis_conf.cache_ttl_s, api.tile_wait_timeout_s

@@ -67,3 +67,11 @@ def world_plan(world: World, cache_dir: Path | None = None) -> WorldPlan | None:
             plan = WorldPlan(spec, cache_dir)
             _plans[spec.key] = plan
         return plan
+
+
+def warm_plan(world: World) -> None:
+    """Build (or read) a bounded world's plan now, so the first tile does not wait for it.
+    Chunked worlds are planned as tiles touch them."""
+    plan = world_plan(world)
+    if plan is not None and not plan.spec.chunked:
+        plan.build_all()

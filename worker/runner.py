@@ -28,6 +28,7 @@ import redis
 from core.world import World, WorldCatalog
 from worker import metrics
 from worker.generators import Generator, load_generator
+from worker.plans import warm_plan
 from worker.producer import UnitProducer
 from worker.protocol import (
     CONSUMER_GROUP,
@@ -122,8 +123,9 @@ class Worker:
         """Serve jobs until SIGTERM/SIGINT (or ``stop_event``); the current batch is finished."""
         ensure_groups(self.redis, self.keys)
         check_world_records(self.store, self.catalog)  # never add to a changed world
-        # Load the default world's model before announcing readiness.
+        # Load the default world's model and plan before announcing readiness.
         self.generator_for(self.catalog.default)
+        warm_plan(self.catalog.default)
         self._beat()
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         heartbeat.start()
