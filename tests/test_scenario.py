@@ -20,7 +20,7 @@ from PIL import Image
 from core.plan.scenario import ScenarioError, load_scenario
 from core.world import World, WorldCatalog
 from tests.stack import ROOT, WORLDS_FILE, Stack
-from worker.store import FileTileStore, WorldChanged, check_world_records
+from worker.store import FileTileStore, WorldChanged, check_world_records, world_record
 
 SCENARIO = Path(__file__).parent / "data" / "scenario.geojson"
 ZOOM, X0, Y0 = 13, 4346, 4118  # a 2x2 block of tiles holding the scenario's features
@@ -127,6 +127,12 @@ def test_the_scenario_town_is_in_the_plan_features(stack: Stack) -> None:
     )
     names = {f["properties"].get("name") for f in response.json()["features"]}
     assert "Port Carana" in names
+
+
+def test_the_worlds_definition_is_recorded_beside_its_tiles(stack: Stack, mosaic) -> None:
+    record = json.loads((stack.store_root / "scenarioland" / ".world.json").read_text())
+    assert record["scenario_sha256"] == load_scenario(SCENARIO).sha256
+    assert record["layout"] == "plan-island" and record["seed"] == 11
 
 
 # ---------------------------------------------------------------- bad files
@@ -273,11 +279,13 @@ def test_a_changed_scenario_is_refused_once_the_world_has_tiles(tmp_path: Path) 
     catalog = WorldCatalog.load(WORLDS_FILE)
     world = catalog.get("scenarioland")
     assert world is not None
-    check_world_records(store, [world])  # first start: records the definition
     changed = world.model_copy(update={"scenario_sha256": "0" * 64})
-    check_world_records(store, [changed])  # no tiles yet: the new definition is recorded
-    check_world_records(store, [world])
+    check_world_records(store, [world])  # no tiles: nothing to protect, nothing written
+    check_world_records(store, [changed])
+    assert store.read_record(world.id) is None
+    # Storing the first tile records the definition (as the producer does).
+    store.write_record(world.id, world_record(world))
     store.put_if_absent(world.id, 13, 1, 1, b"png")
+    check_world_records(store, [world])
     with pytest.raises(WorldChanged, match=r"scenario file changed.*new id"):
         check_world_records(store, [changed])
-    check_world_records(store, [world])  # the original definition still starts

@@ -14,7 +14,7 @@ from core.world import World
 from worker.engine import build_request, finish_canvas, plan
 from worker.generators.base import Generator
 from worker.png import decode_tile, encode_tile
-from worker.store import TileStore
+from worker.store import TileStore, world_record
 from worker.units import UnitKey, unit_tiles
 
 StoredTile = tuple[int, int, int, bytes]  # z, x, y, png
@@ -30,6 +30,7 @@ class UnitProducer:
     def __init__(self, store: TileStore, generator_for: Callable[[World], Generator]) -> None:
         self.store = store
         self.generator_for = generator_for
+        self._recorded: set[str] = set()
 
     def unit_exists(self, world: World, unit: UnitKey) -> bool:
         return unit_complete(self.store, world, unit)
@@ -66,9 +67,19 @@ class UnitProducer:
             for request, canvas in zip(requests, canvases, strict=True)
         }
 
+    def _record(self, world: World) -> None:
+        """Before a world's first tile: keep its definition beside its tiles, so a later
+        change to it (e.g. its scenario file) is refused (``check_world_records``)."""
+        if world.id in self._recorded:
+            return
+        if self.store.read_record(world.id) is None:
+            self.store.write_record(world.id, world_record(world))
+        self._recorded.add(world.id)
+
     def store_unit(
         self, world: World, model_id: str, unit: UnitKey, pixels: np.ndarray
     ) -> list[StoredTile]:
+        self._record(world)
         size, m = world.tile_size, world.unit_size
         stored = []
         for x, y in unit_tiles(world, unit):

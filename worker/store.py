@@ -60,27 +60,35 @@ RECORD_FIELDS = (
 )
 
 
+def world_record(world) -> dict:
+    record = {name: getattr(world, name) for name in RECORD_FIELDS}
+    record["extent"] = list(record["extent"])
+    return record
+
+
 def check_world_records(store: TileStore, worlds) -> None:
     """Refuse worlds whose definition changed after they stored tiles (e.g. an edited
-    scenario file); record the definition of the others. Run by every process at start."""
+    scenario file). Run by every process at start; the producer records a world's
+    definition when it stores the world's first unit."""
     for world in worlds:
-        record = {name: getattr(world, name) for name in RECORD_FIELDS}
-        record["extent"] = list(record["extent"])
+        if not store.has_tiles(world.id):
+            continue
+        record = world_record(world)
         stored = store.read_record(world.id)
-        if stored is not None and stored != record and store.has_tiles(world.id):
+        if stored is None:
+            store.write_record(world.id, record)  # tiles from before records existed
+        elif stored != record:
             changed = sorted(k for k in RECORD_FIELDS if stored.get(k) != record.get(k))
             what = (
                 "its scenario file changed"
                 if changed == ["scenario_sha256"]
-                else (f"{', '.join(changed)} changed")
+                else f"{', '.join(changed)} changed"
             )
             raise WorldChanged(
                 f"world {world.id!r}: {what} since its stored tiles were made; published "
                 "tiles never change, so a changed world needs a new id (and keeps the old "
                 "one for the tiles already served)"
             )
-        if stored != record:
-            store.write_record(world.id, record)
 
 
 class FileTileStore(TileStore):
