@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.classes import CLASS_INDEX
-from core.noise import fractal_noise, hash_uniform
+from core.noise import fractal_noise, hash_uniform, value_noise
 from core.plan.grid import CELLS
 from core.plan.raster import M_PER_CELL, PlanRaster
 from model_store.texture_prior import TexturePrior
@@ -425,8 +425,7 @@ def field_parcels(
 
 
 def _vn(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
-    from core.noise import value_noise
-
+    """Value noise with one lattice cell per unit of (x, y)."""
     return value_noise(x, y, 1.0, seed)
 
 
