@@ -23,7 +23,7 @@ from core.plan.grid import CELLS
 from core.plan.raster import M_PER_CELL, PlanRaster
 from model_store.texture_prior import TexturePrior
 from worker.layout import CLASS_BASE_COLOURS
-from worker.texture_render import TREES, TextureRenderer, _ClassBank, box_coverage
+from worker.texture_render import TREES, TextureRenderer, box_coverage
 
 # Water: deep sea, shallow sea (over sand), lake, river (carrying silt).
 DEEP_SEA = np.array([16, 42, 66], np.float32)
@@ -141,7 +141,7 @@ class PlanRenderer:
             out[where] = colour
 
         land = classes != CLASS_INDEX["water"]
-        # Bunds and hedges aside, the farm tracks and paths of all open land.
+        # A beach strip above the sea, then hillshade over all land (not over water).
         out = self._beach(out, raster)
         shade = 1.0 + 1.2 * (raster.shade - 1.0)
         out *= np.clip(np.where(land, shade, 1.0), 0.45, 1.5)[..., None]
@@ -437,11 +437,6 @@ def _band_coverage(distance: np.ndarray, width: float | np.ndarray, fp: float) -
     return np.clip(overlap / fp, 0.0, 1.0)
 
 
-def _periodic_coverage(x: np.ndarray, period: float, width: float, fp: float) -> np.ndarray:
-    t = np.mod(x, period)
-    return _band_coverage(np.minimum(t, period - t), width, fp)
-
-
 def preview(raster: PlanRaster) -> np.ndarray:
     """The plan in flat class colours with hillshade, water and roads: no prior needed
     (the min-zoom parent of generators without a prior, and the viewers' placeholder)."""
@@ -454,4 +449,4 @@ def preview(raster: PlanRaster) -> np.ndarray:
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
-__all__ = ["PlanRenderer", "_ClassBank", "preview"]
+__all__ = ["PlanRenderer", "field_parcels", "preview"]
