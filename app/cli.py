@@ -211,18 +211,34 @@ def seed(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _zoom_range(text: str) -> tuple[int, int]:
+    """'12' or '10-14' as (min, max); the export plan checks them against the world."""
+    low, _, high = text.partition("-")
+    try:
+        return int(low), int(high or low)
+    except ValueError:
+        raise ValueError(f"zoom must be N or N-M, got {text!r}") from None
+
+
 def export(args: argparse.Namespace) -> int:
-    from app.export import plan_export, write_cog
+    from app.export import plan_export, write_export
+    from app.offline import write_offline_viewer
     from app.seeding import Deployment, SeedError, parse_bbox
     from app.settings import ApiSettings
-    from worker.png import decode_tile
     from worker.protocol import Priority
 
+    if args.with_viewer and args.format != "pmtiles":
+        print("synthtiles export: --with-viewer needs --format pmtiles", file=sys.stderr)
+        return 2
+    settings = ApiSettings()
     try:
+        minzoom, maxzoom = _zoom_range(args.zoom)
         deployment = Deployment.connect()
         world = deployment.world(args.world)
-        plan = plan_export(world, parse_bbox(args.bbox), args.zoom, ApiSettings().export_max_pixels)
-    except SeedError as exc:
+        plan = plan_export(
+            world, parse_bbox(args.bbox), args.format, minzoom, maxzoom, settings.export_max_pixels
+        )
+    except (SeedError, ValueError) as exc:
         print(f"synthtiles export: {exc}", file=sys.stderr)
         return 2
     made, skipped, failures = deployment.generate(world, plan.units(), Priority.INTERACTIVE)
@@ -230,14 +246,22 @@ def export(args: argparse.Namespace) -> int:
         print(f"synthtiles export: {len(failures)} units failed: {failures[:5]}", file=sys.stderr)
         return 1
 
-    def read_tile(z: int, x: int, y: int):
-        return decode_tile(deployment.store.get(world.id, z, x, y))
+    def read_png(z: int, x: int, y: int) -> bytes:
+        data = deployment.store.get(world.id, z, x, y)
+        if data is None:
+            raise RuntimeError(f"tile {world.id}/{z}/{x}/{y} vanished from the store")
+        return data
 
-    write_cog(plan, read_tile, args.output)
-    print(
-        f"wrote {args.output}: {plan.width}x{plan.height} px at z{plan.zoom}, EPSG:3857 "
-        f"({made} units generated, {skipped} already existed)"
+    write_export(plan, read_png, args.output, settings.attribution)
+    what = (
+        f"{plan.width}x{plan.height} px at z{plan.zoom}, EPSG:3857"
+        if plan.format == "cog"
+        else f"{plan.tile_count} tiles at z{plan.minzoom}-{plan.maxzoom}"
     )
+    print(f"wrote {args.output}: {what} ({made} units generated, {skipped} already existed)")
+    if args.with_viewer:
+        page = write_offline_viewer(args.output.parent, args.output.name)
+        print(f"wrote {page}: open it in a browser (see README, 'Offline exercise')")
     return 0
 
 
@@ -274,11 +298,23 @@ def build_parser() -> argparse.ArgumentParser:
     seed_cmd.add_argument("--window", type=int, default=64, help="jobs in flight at once")
     seed_cmd.set_defaults(handler=seed)
 
-    export_cmd = commands.add_parser("export", help="bbox -> Cloud-Optimized GeoTIFF")
+    export_cmd = commands.add_parser(
+        "export", help="bbox -> Cloud-Optimized GeoTIFF, MBTiles or PMTiles package"
+    )
     export_cmd.add_argument("--world", help="world id (default: the default world)")
     export_cmd.add_argument("--bbox", required=True, help="minlon,minlat,maxlon,maxlat")
-    export_cmd.add_argument("--zoom", type=int, required=True)
+    export_cmd.add_argument(
+        "--format", choices=["cog", "mbtiles", "pmtiles"], default="cog", help="default: cog"
+    )
+    export_cmd.add_argument(
+        "--zoom", required=True, help="N for a COG; N or N-M (e.g. 10-14) for a tile package"
+    )
     export_cmd.add_argument("-o", "--output", type=Path, required=True)
+    export_cmd.add_argument(
+        "--with-viewer",
+        action="store_true",
+        help="pmtiles: also write index.html and its scripts beside the file (offline viewer)",
+    )
     export_cmd.set_defaults(handler=export)
 
     from model_store.cli import add_commands

@@ -1,26 +1,41 @@
-"""Bounding box -> Cloud-Optimized GeoTIFF (EPSG:3857), from the world's tiles at one zoom.
+"""Exports of a bbox: a Cloud-Optimized GeoTIFF at one zoom, or an MBTiles/PMTiles package.
 
-The raster keeps the XYZ pixel grid of that zoom (no resampling) and is cropped to the
+COG: the raster keeps the XYZ pixel grid of its zoom (no resampling) and is cropped to the
 pixels the bbox touches, so it lines up with the tiles exactly; the bounds therefore snap
 outwards to that grid by less than one pixel. Overviews are internal (average), compression
 is DEFLATE with a horizontal predictor, and tags say the imagery is synthetic.
+
+Tile packages (MBTiles 1.3, PMTiles v3): every tile touching the bbox at each zoom of a
+range, byte-for-byte the served PNGs, with metadata saying the imagery is synthetic.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import mercantile
 import numpy as np
 
-from app.seeding import SeedError, clip_to_world
+from app.seeding import SeedError, clip_to_world, tiles_in
+from core.tilepackages import TilesetMetadata, write_mbtiles, write_pmtiles
 from core.world import World
+from worker.png import decode_tile
 from worker.units import UnitKey, unit_of_tile
 
 ORIGIN = 20037508.342789244  # half the Web-Mercator world width, metres
+ExportFormat = Literal["cog", "mbtiles", "pmtiles"]
+EXPORT_FORMATS: tuple[str, ...] = ("cog", "mbtiles", "pmtiles")
+MEDIA_TYPES = {
+    "cog": "image/tiff",
+    "mbtiles": "application/vnd.sqlite3",
+    "pmtiles": "application/vnd.pmtiles",
+}
+SUFFIXES = {"cog": ".tif", "mbtiles": ".mbtiles", "pmtiles": ".pmtiles"}
+ReadPng = Callable[[int, int, int], bytes]  # (z, x, y) -> the stored tile's PNG bytes
 
 
 class ExportTooLarge(SeedError):
@@ -28,7 +43,9 @@ class ExportTooLarge(SeedError):
 
 
 @dataclass(frozen=True)
-class ExportPlan:
+class CogExport:
+    """One zoom's pixels inside a bbox, as a single GeoTIFF."""
+
     world: World
     zoom: int
     bbox: tuple[float, float, float, float]
@@ -36,6 +53,7 @@ class ExportPlan:
     py0: int
     px1: int
     py1: int
+    format: ClassVar[str] = "cog"
 
     @property
     def width(self) -> int:
@@ -76,14 +94,137 @@ class ExportPlan:
             dict.fromkeys(unit_of_tile(self.world, self.zoom, x, y) for x, y in self.tiles())
         )
 
+    @property
+    def filename(self) -> str:
+        return f"{self.world.id}-z{self.zoom}-{self.width}x{self.height}.tif"
+
+    def write(self, read_png: ReadPng, out: Path) -> Path:
+        return write_cog(self, lambda z, x, y: decode_tile(read_png(z, x, y)), out)
+
+
+@dataclass(frozen=True)
+class PackageExport:
+    """Every tile touching a bbox at each zoom of a range, as an MBTiles or PMTiles file."""
+
+    world: World
+    format: str  # "mbtiles" | "pmtiles"
+    bbox: tuple[float, float, float, float]
+    minzoom: int
+    maxzoom: int
+    tiles_by_zoom: tuple[tuple[int, tuple[tuple[int, int], ...]], ...]
+
+    @property
+    def tile_count(self) -> int:
+        return sum(len(tiles) for _, tiles in self.tiles_by_zoom)
+
+    @property
+    def pixels(self) -> int:
+        return self.tile_count * self.world.tile_size**2
+
+    def units(self) -> list[UnitKey]:
+        return list(
+            dict.fromkeys(
+                unit_of_tile(self.world, z, x, y)
+                for z, tiles in self.tiles_by_zoom
+                for x, y in tiles
+            )
+        )
+
+    @property
+    def filename(self) -> str:
+        return f"{self.world.id}-z{self.minzoom}-{self.maxzoom}{SUFFIXES[self.format]}"
+
+    def metadata(self, attribution: str) -> TilesetMetadata:
+        west, south, east, north = self.bbox
+        world = self.world
+        return TilesetMetadata(
+            name=f"{world.name or world.id} (synthetic)",
+            description=(
+                f"Synthetic satellite imagery of the fictional world {world.id!r} "
+                f"(seed {world.seed}, model {world.model}); not a real place."
+            ),
+            attribution=attribution,
+            bounds=self.bbox,
+            center=((west + east) / 2, (south + north) / 2, self.minzoom),
+            minzoom=self.minzoom,
+            maxzoom=self.maxzoom,
+            extra={
+                "synthtiles": {
+                    "world": world.id,
+                    "seed": world.seed,
+                    "model": world.model,
+                    "tile_size": world.tile_size,
+                    "synthetic": True,
+                }
+            },
+        )
+
+    def write(self, read_png: ReadPng, out: Path, attribution: str) -> Path:
+        def tiles() -> Iterator[tuple[int, int, int, bytes]]:
+            for z, coords in self.tiles_by_zoom:
+                for x, y in coords:
+                    yield z, x, y, read_png(z, x, y)
+
+        writer = write_mbtiles if self.format == "mbtiles" else write_pmtiles
+        writer(out, tiles(), self.metadata(attribution))
+        return out
+
+
+Export = CogExport | PackageExport
+
+
+def write_export(export: Export, read_png: ReadPng, out: Path, attribution: str) -> Path:
+    if isinstance(export, CogExport):
+        return export.write(read_png, out)
+    return export.write(read_png, out, attribution)
+
 
 def plan_export(
-    world: World, bbox: tuple[float, float, float, float], zoom: int, max_pixels: int
-) -> ExportPlan:
-    if not world.min_zoom <= zoom <= world.max_zoom:
+    world: World,
+    bbox: tuple[float, float, float, float],
+    format: str,
+    minzoom: int,
+    maxzoom: int,
+    max_pixels: int,
+) -> Export:
+    """Checks an export request against the world and the size limit; says what it makes."""
+    if format not in EXPORT_FORMATS:
+        raise SeedError(f"unknown export format {format!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    if minzoom > maxzoom:
+        raise SeedError(f"zoom range {minzoom}-{maxzoom} is inverted: need minzoom <= maxzoom")
+    if minzoom < world.min_zoom or maxzoom > world.max_zoom:
+        shown = str(minzoom) if minzoom == maxzoom else f"{minzoom}-{maxzoom}"
         raise SeedError(
-            f"zoom {zoom} is outside world {world.id!r}'s range {world.min_zoom}-{world.max_zoom}"
+            f"zoom {shown} is outside world {world.id!r}'s range {world.min_zoom}-{world.max_zoom}"
         )
+    if format == "cog":
+        if minzoom != maxzoom:
+            raise SeedError(
+                f"a COG export has one zoom, got {minzoom}-{maxzoom}; "
+                "use format mbtiles or pmtiles for a zoom range"
+            )
+        return _plan_cog(world, bbox, minzoom, max_pixels)
+    clipped = clip_to_world(world, bbox)
+    plan = PackageExport(
+        world,
+        format,
+        clipped,
+        minzoom,
+        maxzoom,
+        tuple((z, tuple(tiles_in(world, clipped, z))) for z in range(minzoom, maxzoom + 1)),
+    )
+    if plan.pixels > max_pixels:
+        raise ExportTooLarge(
+            f"package of {plan.tile_count} tiles ({plan.pixels / 1e6:.1f} Mpx) at zoom "
+            f"{minzoom}-{maxzoom} exceeds the limit of {max_pixels / 1e6:.0f} Mpx; "
+            "use a smaller bbox or zoom range"
+        )
+    return plan
+
+
+def _plan_cog(
+    world: World, bbox: tuple[float, float, float, float], zoom: int, max_pixels: int
+) -> CogExport:
     west, south, east, north = clip_to_world(world, bbox)
     world_px = world.tile_size * 2**zoom
     left, top = mercantile.xy(west, north)
@@ -97,7 +238,7 @@ def plan_export(
 
     fx0, fy0 = to_px(left, top)
     fx1, fy1 = to_px(right, bottom)
-    plan = ExportPlan(
+    plan = CogExport(
         world,
         zoom,
         (west, south, east, north),
@@ -114,7 +255,7 @@ def plan_export(
     return plan
 
 
-def mosaic(plan: ExportPlan, read_tile: Callable[[int, int, int], np.ndarray]) -> np.ndarray:
+def mosaic(plan: CogExport, read_tile: Callable[[int, int, int], np.ndarray]) -> np.ndarray:
     size = plan.world.tile_size
     out = np.zeros((plan.height, plan.width, 3), np.uint8)
     for x, y in plan.tiles():
@@ -128,9 +269,7 @@ def mosaic(plan: ExportPlan, read_tile: Callable[[int, int, int], np.ndarray]) -
     return out
 
 
-def write_cog(
-    plan: ExportPlan, read_tile: Callable[[int, int, int], np.ndarray], out: Path
-) -> Path:
+def write_cog(plan: CogExport, read_tile: Callable[[int, int, int], np.ndarray], out: Path) -> Path:
     import rasterio
     from rasterio.io import MemoryFile
     from rasterio.transform import from_bounds

@@ -18,7 +18,7 @@ from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
 from app.middleware import RequestMetricsMiddleware
 from app.queue import JobQueue
-from app.routers import export, features, health, layout, tilejson, tiles, viewer
+from app.routers import export, features, health, layout, tilejson, tiles, viewer, wmts
 from app.routers.viewer import STATIC_DIR
 from app.services import EXPOSED_HEADERS, Services
 from app.settings import ApiSettings
@@ -100,6 +100,7 @@ def create_app(
     for router in (
         health.router,
         tilejson.router,
+        wmts.router,
         viewer.router,
         layout.router,
         features.router,

@@ -1,4 +1,5 @@
-"""POST /export: a bbox of a world at one zoom as a Cloud-Optimized GeoTIFF.
+"""POST /export: a bbox of a world as a Cloud-Optimized GeoTIFF (one zoom) or as an
+MBTiles or PMTiles package (a zoom range) for offline use.
 
 Small exports are answered directly; larger ones become jobs (202 + a status URL with
 progress, then the file). Job state lives in Redis so any API process can report it; the
@@ -12,19 +13,26 @@ import json
 import logging
 import time
 import uuid
-from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from app.errors import ApiError, still_generating
-from app.export import ExportPlan, ExportTooLarge, plan_export, write_cog
+from app.export import (
+    MEDIA_TYPES,
+    SUFFIXES,
+    CogExport,
+    Export,
+    ExportFormat,
+    ExportTooLarge,
+    plan_export,
+    write_export,
+)
 from app.seeding import SeedError, parse_bbox
 from app.services import Services, services
 from app.tile_service import GenerationFailed, GenerationTimeout
 from app.validation import resolve_world
-from worker.png import decode_tile
 from worker.protocol import Priority
 
 router = APIRouter(tags=["export"])
@@ -36,35 +44,65 @@ _tasks: set[asyncio.Task] = set()  # keep references: background tasks must not 
 class ExportRequest(BaseModel):
     world: str | None = Field(None, description="world id (default: the default world)")
     bbox: list[float] = Field(description="[minlon, minlat, maxlon, maxlat]")
-    zoom: int
-    format: Literal["cog"] = "cog"
+    format: ExportFormat = Field(
+        "cog",
+        description="cog: one GeoTIFF at `zoom`; mbtiles or pmtiles: every tile of the bbox "
+        "from `minzoom` to `maxzoom`, byte-equal to the served PNGs",
+    )
+    zoom: int | None = Field(None, description="the zoom of a COG (or of a one-zoom package)")
+    minzoom: int | None = Field(None, description="lowest zoom of a tile package")
+    maxzoom: int | None = Field(None, description="highest zoom of a tile package")
+
+    def zoom_range(self) -> tuple[int, int]:
+        ranged = self.minzoom is not None or self.maxzoom is not None
+        if self.zoom is not None and ranged:
+            raise ApiError(400, "give either zoom or minzoom and maxzoom, not both")
+        if self.zoom is not None:
+            return self.zoom, self.zoom
+        if self.minzoom is None or self.maxzoom is None:
+            raise ApiError(
+                400,
+                "give zoom (a COG, or a one-zoom package) or both minzoom and maxzoom "
+                "(an MBTiles or PMTiles package)",
+            )
+        return self.minzoom, self.maxzoom
 
 
-def _plan(state: Services, body: ExportRequest) -> ExportPlan:
+def _plan(state: Services, body: ExportRequest) -> Export:
     world = resolve_world(state.catalog, body.world or state.catalog.default_id)
+    minzoom, maxzoom = body.zoom_range()
     try:
-        return plan_export(world, parse_bbox(body.bbox), body.zoom, state.api.export_max_pixels)
+        return plan_export(
+            world,
+            parse_bbox(body.bbox),
+            body.format,
+            minzoom,
+            maxzoom,
+            state.api.export_max_pixels,
+        )
     except ExportTooLarge as exc:
         raise ApiError(413, str(exc), limit_pixels=state.api.export_max_pixels) from None
     except SeedError as exc:
         raise ApiError(400, str(exc)) from None
 
 
-def _read_tile(state: Services, world_id: str):
-    def read(z: int, x: int, y: int):
+def _read_png(state: Services, world_id: str):
+    def read(z: int, x: int, y: int) -> bytes:
         data = state.store.get(world_id, z, x, y)
         if data is None:
             raise RuntimeError(f"tile {world_id}/{z}/{x}/{y} vanished from the store")
-        return decode_tile(data)
+        return data
 
     return read
 
 
-def _filename(plan: ExportPlan) -> str:
-    return f"{plan.world.id}-z{plan.zoom}-{plan.width}x{plan.height}.tif"
+def _write(state: Services, plan: Export, path):
+    return write_export(plan, _read_png(state, plan.world.id), path, state.api.attribution)
 
 
-@router.post("/export", summary="Export a bbox as a Cloud-Optimized GeoTIFF")
+@router.post(
+    "/export", summary="Export a bbox as a Cloud-Optimized GeoTIFF, MBTiles or PMTiles file"
+)
 async def export(request: Request, body: ExportRequest) -> Response:
     state = services(request)
     plan = _plan(state, body)
@@ -77,14 +115,16 @@ async def export(request: Request, body: ExportRequest) -> Response:
             raise still_generating("the export's tiles are", state.api.retry_after_s) from None
         except GenerationFailed as exc:
             raise ApiError(500, f"generation failed for the export: {exc}") from None
-        path = state.api.export_dir / f"direct-{uuid.uuid4().hex}.tif"
-        await asyncio.to_thread(write_cog, plan, _read_tile(state, plan.world.id), path)
-        data = path.read_bytes()
-        path.unlink(missing_ok=True)
+        path = state.api.export_dir / f"direct-{uuid.uuid4().hex}{SUFFIXES[plan.format]}"
+        try:
+            await asyncio.to_thread(_write, state, plan, path)
+            data = path.read_bytes()
+        finally:
+            path.unlink(missing_ok=True)
         return Response(
             data,
-            media_type="image/tiff",
-            headers={"Content-Disposition": f'attachment; filename="{_filename(plan)}"'},
+            media_type=MEDIA_TYPES[plan.format],
+            headers={"Content-Disposition": f'attachment; filename="{plan.filename}"'},
         )
 
     job_id = uuid.uuid4().hex
@@ -96,7 +136,8 @@ async def export(request: Request, body: ExportRequest) -> Response:
             "done": 0,
             "total": len(plan.units()),
             "error": "",
-            "filename": _filename(plan),
+            "format": plan.format,
+            "filename": plan.filename,
             "updated": time.time(),
             "request": body.model_dump_json(),
         },
@@ -105,21 +146,26 @@ async def export(request: Request, body: ExportRequest) -> Response:
     task = asyncio.create_task(_run_job(state, plan, job_id, key))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
+    accepted = {
+        "job": job_id,
+        "status": "running",
+        "status_url": f"/export/{job_id}",
+        "format": plan.format,
+        "units": len(plan.units()),
+        "pixels": plan.pixels,
+    }
+    if isinstance(plan, CogExport):
+        accepted.update(width=plan.width, height=plan.height)
+    else:
+        accepted.update(tiles=plan.tile_count)
     return JSONResponse(
-        {
-            "job": job_id,
-            "status": "running",
-            "status_url": f"/export/{job_id}",
-            "units": len(plan.units()),
-            "width": plan.width,
-            "height": plan.height,
-        },
+        accepted,
         status_code=202,
         headers={"Location": f"/export/{job_id}"},
     )
 
 
-async def _run_job(state: Services, plan: ExportPlan, job_id: str, key: str) -> None:
+async def _run_job(state: Services, plan: Export, job_id: str, key: str) -> None:
     done = 0
 
     def progressed() -> None:
@@ -136,8 +182,7 @@ async def _run_job(state: Services, plan: ExportPlan, job_id: str, key: str) -> 
         await state.tiles.ensure_units(
             plan.world, plan.units(), Priority.SEEDING, state.api.export_timeout_s, progressed
         )
-        path = state.api.export_dir / f"{job_id}.tif"
-        await asyncio.to_thread(write_cog, plan, _read_tile(state, plan.world.id), path)
+        await asyncio.to_thread(_write, state, plan, _job_file(state, job_id, plan.format))
         await state.redis.hset(key, mapping={"status": "done", "done": done})
     except Exception as exc:
         log.exception("export %s failed", job_id)
@@ -171,11 +216,17 @@ async def export_status(request: Request, job_id: str) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
+def _job_file(state: Services, job_id: str, format: str):
+    return state.api.export_dir / f"{job_id}{SUFFIXES[format]}"
+
+
 @router.get("/export/{job_id}/file", summary="The finished export")
 async def export_file(request: Request, job_id: str) -> FileResponse:
     state = services(request)
     job = await state.redis.hgetall(f"{state.keys.prefix}:export:{job_id}")
-    path = state.api.export_dir / f"{job_id}.tif"
-    if not job or not path.is_file():
+    # Jobs from before tile packages carry no format: they are COGs.
+    format = job.get(b"format", b"cog").decode() if job else "cog"
+    path = _job_file(state, job_id, format) if format in SUFFIXES else None
+    if not job or path is None or not path.is_file():
         raise ApiError(404, f"export {job_id!r} has no file (yet); see /export/{job_id}")
-    return FileResponse(path, media_type="image/tiff", filename=job[b"filename"].decode())
+    return FileResponse(path, media_type=MEDIA_TYPES[format], filename=job[b"filename"].decode())

@@ -1,4 +1,4 @@
-"""TileJSON 3.0.0 documents and the list of worlds."""
+"""TileJSON 3.0.0 documents, MapLibre style documents and the list of worlds."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from core.world import World
 router = APIRouter(tags=["metadata"])
 
 
-def _base_url(request: Request) -> str:
+def base_url(request: Request) -> str:
     public = services(request).api.public_url
     return (public or str(request.base_url)).rstrip("/")
 
 
 def tilejson(request: Request, world: World) -> dict[str, Any]:
     state = services(request)
-    base = _base_url(request)
+    base = base_url(request)
     lon, lat = world.center_lonlat
     return {
         "tilejson": "3.0.0",
@@ -49,7 +49,7 @@ def tilejson(request: Request, world: World) -> dict[str, Any]:
 async def default_tilejson(request: Request) -> dict[str, Any]:
     document = tilejson(request, services(request).catalog.default)
     # The default world is also served at the short /{z}/{x}/{y}.png URL.
-    document["tiles"].insert(0, f"{_base_url(request)}/{{z}}/{{x}}/{{y}}.png")
+    document["tiles"].insert(0, f"{base_url(request)}/{{z}}/{{x}}/{{y}}.png")
     return document
 
 
@@ -58,10 +58,46 @@ async def world_tilejson(request: Request, world_id: str) -> dict[str, Any]:
     return tilejson(request, resolve_world(services(request).catalog, world_id))
 
 
+def maplibre_style(request: Request, world: World) -> dict[str, Any]:
+    """A MapLibre/Mapbox GL style (v8): the world's imagery as one raster source."""
+    state = services(request)
+    base = base_url(request)
+    lon, lat = world.center_lonlat
+    return {
+        "version": 8,
+        "name": world.name or world.id,
+        "metadata": {"synthtiles:world": world.id, "synthtiles:synthetic": True},
+        "center": [lon, lat],
+        "zoom": world.min_zoom,
+        "sources": {
+            "synthtiles": {
+                "type": "raster",
+                "url": f"{base}/worlds/{world.id}/tilejson.json",
+                "tileSize": world.tile_size,
+                "attribution": state.api.attribution,
+            }
+        },
+        "layers": [
+            {"id": "background", "type": "background", "paint": {"background-color": "#0b1d2a"}},
+            {"id": "imagery", "type": "raster", "source": "synthtiles"},
+        ],
+    }
+
+
+@router.get("/style.json", summary="MapLibre style of the default world")
+async def default_style(request: Request) -> dict[str, Any]:
+    return maplibre_style(request, services(request).catalog.default)
+
+
+@router.get("/worlds/{world_id}/style.json", summary="MapLibre style of a world")
+async def world_style(request: Request, world_id: str) -> dict[str, Any]:
+    return maplibre_style(request, resolve_world(services(request).catalog, world_id))
+
+
 @router.get("/worlds", summary="The worlds this server serves")
 async def worlds(request: Request) -> dict[str, Any]:
     catalog = services(request).catalog
-    base = _base_url(request)
+    base = base_url(request)
     return {
         "default": catalog.default_id,
         "worlds": [
@@ -73,6 +109,8 @@ async def worlds(request: Request) -> dict[str, Any]:
                 "maxzoom": w.max_zoom,
                 "bounds": list(w.extent),
                 "tilejson": f"{base}/worlds/{w.id}/tilejson.json",
+                "style": f"{base}/worlds/{w.id}/style.json",
+                "wmts": f"{base}/worlds/{w.id}/WMTSCapabilities.xml",
             }
             for w in catalog
         ],

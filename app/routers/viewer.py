@@ -1,4 +1,5 @@
-"""The two web viewers, Leaflet at / and OpenLayers at /openlayers (offline: vendored JS)."""
+"""The web viewers (vendored JS, no CDN): Leaflet at /, OpenLayers at /openlayers, MapLibre
+at /maplibre, and the offline PMTiles viewer at /offline (also shipped with packages)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ async def leaflet_viewer() -> HTMLResponse:
 @router.get("/openlayers", response_class=HTMLResponse, summary="OpenLayers viewer")
 async def openlayers_viewer() -> HTMLResponse:
     return HTMLResponse((STATIC_DIR / "openlayers.html").read_text())
+
+
+@router.get("/maplibre", response_class=HTMLResponse, summary="MapLibre GL viewer")
+async def maplibre_viewer() -> HTMLResponse:
+    return HTMLResponse((STATIC_DIR / "maplibre.html").read_text())
+
+
+@router.get("/offline", response_class=HTMLResponse, summary="Offline viewer for a PMTiles package")
+async def offline_viewer() -> HTMLResponse:
+    return HTMLResponse((STATIC_DIR / "offline.html").read_text())
 
 
 @router.get("/favicon.ico", include_in_schema=False)
