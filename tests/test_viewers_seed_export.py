@@ -26,12 +26,14 @@ pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
-    "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # MapLibre needs WebGL: software rendering (SwiftShader) on a machine without a GPU.
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
 ]
 TILE_URL = re.compile(r"/\d+/\d+/\d+\.png$")
 # Inside testland's extent (-40..40, -30..30).
@@ -51,7 +53,7 @@ def _cli(
     )
 
 
-@pytest.mark.parametrize("page_path", ["/", "/openlayers"])
+@pytest.mark.parametrize("page_path", ["/", "/openlayers", "/maplibre"])
 def test_viewer_loads_a_screenful_of_tiles_without_console_errors(
     stack: Stack, page_path: str, tmp_path: Path
 ) -> None:
