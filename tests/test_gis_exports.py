@@ -127,6 +127,30 @@ def test_package_export_holds_the_served_tiles(stack: Stack, tmp_path: Path, fmt
     path = tmp_path / f"export.{fmt}"
     path.write_bytes(response.content)
     _check_package(stack, path, fmt, 3, 6)
+    if fmt == "mbtiles":
+        _check_gdal_reads_mbtiles(stack, path, 6)
+
+
+def _check_gdal_reads_mbtiles(stack: Stack, path: Path, maxzoom: int) -> None:
+    """GDAL's MBTiles driver (what QGIS uses) sees the highest zoom's pixels."""
+    with rasterio.open(path) as dataset:
+        assert dataset.driver == "MBTiles" and dataset.crs.to_epsg() == 3857
+        resolution = dataset.transform.a
+        assert resolution == pytest.approx(2 * ORIGIN / (256 * 2**maxzoom))
+        px0 = round((dataset.transform.c + ORIGIN) / resolution)
+        py0 = round((ORIGIN - dataset.transform.f) / resolution)
+        pixels = dataset.read()[:3].transpose(1, 2, 0)
+    height, width = pixels.shape[:2]
+    # The tile under the middle of the package, compared where the two overlap.
+    tx, ty = (px0 + width // 2) // 256, (py0 + height // 2) // 256
+    gx0, gy0 = max(tx * 256, px0), max(ty * 256, py0)
+    gx1, gy1 = min(tx * 256 + 256, px0 + width), min(ty * 256 + 256, py0 + height)
+    assert gx1 - gx0 >= 64 and gy1 - gy0 >= 64
+    tile = _tile_pixels(stack, maxzoom, tx, ty)
+    assert np.array_equal(
+        pixels[gy0 - py0 : gy1 - py0, gx0 - px0 : gx1 - px0],
+        tile[gy0 - ty * 256 : gy1 - ty * 256, gx0 - tx * 256 : gx1 - tx * 256],
+    )
 
 
 def test_large_package_export_runs_as_a_job(stack: Stack, tmp_path: Path) -> None:
