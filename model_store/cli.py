@@ -84,8 +84,8 @@ def models_command(args: argparse.Namespace) -> int:
             entry = registry.verify(args.model)
             print(f"{entry.id}: {len(entry.manifest['files'])} files match the manifest")
         elif args.action == "add":
-            entry = registry.add(args.source, args.model)
-            print(f"added {entry.id} at {entry.path}")
+            entry = _add(registry, args)
+            print(f"added {entry.id} ({entry.kind.name}) at {entry.path}")
         elif args.action == "add-prior":
             entry = _add_prior(registry, args)
             print(f"added {entry.id} at {entry.path}")
@@ -96,6 +96,11 @@ def models_command(args: argparse.Namespace) -> int:
         print(f"synthtiles models: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _add(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
+    config = json.loads(args.config.read_text()) if args.config else None
+    return registry.add(args.source, args.model, kind=args.kind, config=config)
 
 
 def _add_prior(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
@@ -245,15 +250,30 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train_cmd.add_argument("--models-dir", type=Path, help="registry to add the model to")
     train_cmd.set_defaults(handler=train_command)
 
+    from model_store.kinds import KINDS
+
     models_cmd = commands.add_parser("models", help="list, add, verify or remove models")
     models_cmd.add_argument("--models-dir", type=Path)
     actions = models_cmd.add_subparsers(dest="action", required=True)
     actions.add_parser("list")
     for action in ("verify", "remove"):
         actions.add_parser(action).add_argument("model", help="NAME@VERSION")
-    add = actions.add_parser("add", help="add a diffusers model folder")
+    add = actions.add_parser(
+        "add", help="add a model folder (a trained model, or a local diffusers pipeline)"
+    )
     add.add_argument("source", type=Path)
     add.add_argument("model", help="NAME@VERSION")
+    add.add_argument(
+        "--kind",
+        choices=sorted(KINDS),
+        help="the model kind of a folder without conditioning.json "
+        "(diffusers-inpaint: a diffusers inpainting pipeline folder)",
+    )
+    add.add_argument(
+        "--config",
+        type=Path,
+        help="conditioning.json to use (prompts, steps, strength) instead of the kind's default",
+    )
     prior = actions.add_parser(
         "add-prior", help="register a new version of a model with a texture prior from images"
     )

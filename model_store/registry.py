@@ -1,11 +1,12 @@
 """The model registry: ``{root}/NAME/VERSION/`` folders with a manifest of sha256 hashes.
 
-A model folder holds a diffusers UNet (``unet/config.json`` and
-``unet/diffusion_pytorch_model.safetensors``), its scheduler config (``scheduler/``), the
-conditioning it expects (``conditioning.json``), optionally ``training.json`` and
-``MODEL_CARD.md``, and ``manifest.json``: the sha256 of every other file, the training data,
-steps and metrics. Loading verifies every hash first and refuses a mismatch. Nothing is ever
-downloaded: models are added from local folders.
+A model folder holds its ``conditioning.json`` (whose ``kind`` decides which files the
+folder needs, how its config is checked and how it loads: see ``model_store.kinds``), the
+kind's files (for this project's own models a diffusers UNet and scheduler; for
+``diffusers-inpaint`` a whole diffusers pipeline folder), optionally ``training.json`` and
+``MODEL_CARD.md``, and ``manifest.json``: the kind, the sha256 of every other file, the
+training data, steps and metrics. Loading verifies every hash first and refuses a mismatch.
+Nothing is ever downloaded: models are added from local folders.
 """
 
 from __future__ import annotations
@@ -19,23 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model_store.errors import ModelError, ModelIntegrityError
+from model_store.kinds import ModelKind, kind_for
+
 BUNDLED_ROOT = Path(__file__).resolve().parent / "models"
 MANIFEST = "manifest.json"
-REQUIRED_FILES = (
-    "unet/config.json",
-    "unet/diffusion_pytorch_model.safetensors",
-    "scheduler/scheduler_config.json",
-    "conditioning.json",
-)
+CONDITIONING = "conditioning.json"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-class ModelError(Exception):
-    """A model is missing, malformed or not what its manifest says."""
-
-
-class ModelIntegrityError(ModelError):
-    pass
+__all__ = ["ModelEntry", "ModelError", "ModelIntegrityError", "ModelRegistry", "load_model"]
 
 
 def sha256_of(path: Path) -> str:
@@ -66,7 +58,11 @@ class ModelEntry:
 
     @property
     def conditioning(self) -> dict[str, Any]:
-        return json.loads((self.path / "conditioning.json").read_text())
+        return json.loads((self.path / CONDITIONING).read_text())
+
+    @property
+    def kind(self) -> ModelKind:
+        return kind_for(self.conditioning.get("kind"))
 
 
 class ModelRegistry:
@@ -105,7 +101,14 @@ class ModelRegistry:
         """Check every file against the manifest; raise ModelIntegrityError on any difference."""
         entry = self.get(model_id)
         recorded: dict[str, str] = entry.manifest.get("files", {})
-        for required in REQUIRED_FILES:
+        if CONDITIONING not in recorded:
+            raise ModelIntegrityError(f"{entry.id}: manifest does not list {CONDITIONING}")
+        if sha256_of(entry.path / CONDITIONING) != recorded[CONDITIONING]:
+            raise ModelIntegrityError(
+                f"{entry.id}: {CONDITIONING} differs from the manifest; refusing to load it"
+            )
+        kind = entry.kind
+        for required in kind.required_files:
             if required not in recorded:
                 raise ModelIntegrityError(f"{entry.id}: manifest does not list {required}")
         for relative, expected in recorded.items():
@@ -125,6 +128,7 @@ class ModelRegistry:
         ]
         if any(name.endswith((".safetensors", ".bin", ".pt", ".ckpt")) for name in unlisted):
             raise ModelIntegrityError(f"{entry.id}: weights not in the manifest: {unlisted}")
+        kind.validate(entry.path, entry.conditioning)
         return entry
 
     def add(
@@ -134,18 +138,44 @@ class ModelRegistry:
         training_data: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
         card: str | None = None,
+        kind: str | None = None,
+        config: dict[str, Any] | None = None,
     ) -> ModelEntry:
-        """Copy a model folder (diffusers UNet + scheduler + conditioning.json) in and hash it."""
+        """Copy a model folder in and hash it. Its kind comes from ``config``, else from its
+        conditioning.json, else from ``kind`` (the folder then gets that kind's default
+        config, e.g. a downloaded diffusers pipeline)."""
         name, version = parse_model_id(model_id)
-        for required in REQUIRED_FILES:
-            if not (source / required).is_file():
-                raise ModelError(f"{source} has no {required}")
+        if not source.is_dir():
+            raise ModelError(f"{source} is not a folder")
+        written = config is not None
+        if config is not None:
+            config = {"kind": kind, **config} if kind else config
+            if kind is not None and config.get("kind") != kind:
+                raise ModelError(f"the config says kind {config.get('kind')!r}, not {kind!r}")
+        elif (source / CONDITIONING).is_file():
+            config = json.loads((source / CONDITIONING).read_text())
+            if kind is not None and config.get("kind") != kind:
+                raise ModelError(
+                    f"{source}/{CONDITIONING} says kind {config.get('kind')!r}, not {kind!r}"
+                )
+        elif kind is None:
+            raise ModelError(f"{source} has no {CONDITIONING}; say its kind (--kind)")
+        model_kind = kind_for(config.get("kind") if config else kind)
+        if config is None:
+            written = True
+            config = model_kind.default_config(source)
+        for required in model_kind.required_files:
+            if required != CONDITIONING and not (source / required).is_file():
+                raise ModelError(f"{source} has no {required} (needed by kind {model_kind.name})")
+        model_kind.validate(source, config)
         target = self.roots[0] / name / version
         if target.exists():
             raise ModelError(f"{model_id} already exists at {target}; versions are immutable")
         staging = target.with_name(f".{version}.staging")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(source, staging)
+        if written:
+            (staging / CONDITIONING).write_text(json.dumps(config, indent=2) + "\n")
         if card is not None:
             (staging / "MODEL_CARD.md").write_text(card)
         training = {}
@@ -159,6 +189,7 @@ class ModelRegistry:
         manifest = {
             "name": name,
             "version": version,
+            "kind": model_kind.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "files": files,
             "training_data": training_data or {},
@@ -183,24 +214,10 @@ class ModelRegistry:
         shutil.rmtree(entry.path)
 
 
-@dataclass
-class LoadedModel:
-    entry: ModelEntry
-    unet: Any  # diffusers.UNet2DModel
-    scheduler: Any  # diffusers.DDIMScheduler
-    conditioning: dict[str, Any]
-
-
-def load_model(registry: ModelRegistry, model_id: str, device: str = "cpu") -> LoadedModel:
-    """Verify, then load from local files only."""
+def load_model(registry: ModelRegistry, model_id: str, device: str = "cpu") -> Any:
+    """Verify, then load from local files only, as the model's kind says."""
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
-    from diffusers import DDIMScheduler, UNet2DModel
-
     entry = registry.verify(model_id)
-    unet = UNet2DModel.from_pretrained(
-        entry.path / "unet", local_files_only=True, low_cpu_mem_usage=False
-    )
-    scheduler = DDIMScheduler.from_pretrained(entry.path / "scheduler", local_files_only=True)
-    return LoadedModel(entry, unet.to(device).eval(), scheduler, entry.conditioning)
+    return entry.kind.load(entry, device)

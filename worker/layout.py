@@ -13,6 +13,7 @@ import numpy as np
 
 from core.classes import CLASS_COLOURS, CLASS_INDEX, CLASSES
 from core.noise import fractal_noise
+from core.plan.raster import PlanRaster
 from core.world import World
 
 # Mean colours of each class in the training imagery (FlightGear textures): the stand-in
@@ -110,15 +111,24 @@ def layout_tile(world: World, z: int, x: int, y: int) -> np.ndarray:
 
     size = world.tile_size
     raster = rasterize(plan, z, x * size, y * size, size, size, size)
+    return plan_map(raster.classes, raster)
+
+
+def plan_map(classes: np.ndarray, raster: PlanRaster | None = None) -> np.ndarray:
+    """The plan drawn as a map: class colours, and where there is a plan raster, hillshade,
+    rivers and roads as crisp lines. The debug layer, and a ControlNet's control image."""
     palette = np.array([CLASS_COLOURS[name] for name in CLASSES], np.float32)
-    image = palette[raster.classes] * np.clip(raster.shade, 0.6, 1.4)[..., None]
+    image = palette[classes]
+    if raster is None:
+        return image.astype(np.uint8)
+    image = image * np.clip(raster.shade, 0.6, 1.4)[..., None]
     for cover, colour in (
         (raster.river, (20, 60, 230)),
         (raster.roads["track"], (230, 200, 150)),
         (raster.roads["minor"], (250, 235, 200)),
         (raster.roads["main"], (255, 255, 255)),
     ):
-        # Crisp lines: a debug layer shows where the plan's lines are, not how they blend.
+        # Crisp lines: the map shows where the plan's lines are, not how they blend.
         hard = (cover > 0.25)[..., None]
         image = np.where(hard, np.array(colour, np.float32), image)
     return np.clip(image, 0, 255).round().astype(np.uint8)

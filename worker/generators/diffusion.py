@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from model_store.conditioning import degrade
-from model_store.registry import LoadedModel
+from model_store.kinds.sr_residual import LoadedModel
 from model_store.sampling import SamplingInputs, sample
 from worker.engine import UnitRequest
 from worker.prior_drawing import PriorDrawing
