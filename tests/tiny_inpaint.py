@@ -78,6 +78,7 @@ def build_tiny_inpaint_pipeline(out: Path, controlnet: bool = False, seed: int =
         beta_schedule="scaled_linear",
         clip_sample=False,
         set_alpha_to_one=False,
+        steps_offset=1,
     )
     parts = dict(
         vae=vae,

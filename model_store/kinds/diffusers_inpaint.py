@@ -29,6 +29,10 @@ PIPELINES = {
     "StableDiffusionXLControlNetInpaintPipeline": True,
 }
 
+# Weights' precision on a GPU (part of how a world looks, so fixed by the model's config);
+# on a CPU always float32.
+DTYPES = ("float32", "float16", "bfloat16")
+
 DEFAULT_PROMPTS = {
     "template": "satellite image, top-down orthophoto of {landcover}, {gsd} per pixel",
     "negative": "clouds, text, watermark, map labels, blurry, people, oblique view",
@@ -77,6 +81,7 @@ class DiffusersInpaint:
             "strength": 0.75,
             "controlnet_conditioning_scale": 1.0,
             "match_parent": True,
+            "dtype": "float16",
             "prompts": DEFAULT_PROMPTS,
         }
 
@@ -106,6 +111,8 @@ class DiffusersInpaint:
             raise ModelError(f"{folder}: strength must be in (0, 1], got {strength!r}")
         if not isinstance(config.get("guidance_scale"), int | float):
             raise ModelError(f"{folder}: guidance_scale must be a number")
+        if config.get("dtype", "float32") not in DTYPES:
+            raise ModelError(f"{folder}: dtype must be one of {DTYPES}, got {config['dtype']!r}")
 
     def load(self, entry: ModelEntry, device: str) -> LoadedPipeline:
         import diffusers
@@ -117,6 +124,10 @@ class DiffusersInpaint:
         if "safety_checker" in index:
             # Imagery of fictional places: no safety checker (and nothing to fetch for it).
             extra.update(safety_checker=None, requires_safety_checker=False)
+        if device != "cpu":
+            import torch
+
+            extra["torch_dtype"] = getattr(torch, entry.conditioning.get("dtype", "float32"))
         pipeline = cls.from_pretrained(entry.path, local_files_only=True, **extra)
         pipeline.set_progress_bar_config(disable=True)
         pipeline = pipeline.to(device)

@@ -4,7 +4,7 @@ unit's canvas around the known neighbour pixels, following the parent and the wo
 How the world contract maps onto the pipeline's inputs:
 
 - ``image``: the known neighbour pixels, and elsewhere the parent upsampled (at the world's
-  min zoom: the layout render). Below the min zoom the pipeline starts from that image
+  min zoom: the layout render). At finer zooms the pipeline starts from that image
   noised to ``strength`` (SDEdit), so the parent's shapes carry into the child.
 - ``mask_image``: white where the canvas is to be generated, black over known pixels.
 - ``prompt``: the template with the words of the unit's main land-cover class and the
