@@ -138,11 +138,10 @@ def worker(args: argparse.Namespace) -> int:
     from worker.settings import (
         QueueSettings,
         RedisSettings,
-        StoreSettings,
         WorkerSettings,
         WorldSettings,
     )
-    from worker.store import FileTileStore
+    from worker.store import open_store
 
     redis_settings = RedisSettings()
     if not redis_settings.redis_url:
@@ -160,7 +159,7 @@ def worker(args: argparse.Namespace) -> int:
     runner = Worker(
         redis.from_url(redis_settings.redis_url),
         WorldCatalog.load(world_settings.worlds_file, world_settings.default_world),
-        FileTileStore(StoreSettings().store_root),
+        open_store(),
         redis_settings=redis_settings,
         queue_settings=QueueSettings(),
         settings=settings,

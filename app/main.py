@@ -26,8 +26,8 @@ from app.tile_service import TileService
 from core.world import WorldCatalog
 from worker.plans import warm_plan
 from worker.protocol import Keys
-from worker.settings import QueueSettings, RedisSettings, StoreSettings, WorldSettings
-from worker.store import FileTileStore, check_world_records
+from worker.settings import QueueSettings, RedisSettings, WorldSettings
+from worker.store import check_world_records, open_store
 
 log = logging.getLogger("synthtiles.api")
 
@@ -45,7 +45,7 @@ def create_app(
     queue_conf = QueueSettings()
     world_conf = WorldSettings()
     catalog = WorldCatalog.load(world_conf.worlds_file, world_conf.default_world)
-    store = FileTileStore(StoreSettings().store_root)
+    store = open_store()
     check_world_records(store, catalog)  # a world changed after publishing: refuse to start
     keys = Keys(redis_conf.redis_prefix)
 

@@ -21,7 +21,7 @@ from core.world import World, WorldCatalog
 from worker.producer import unit_complete
 from worker.protocol import Keys, Priority, job_fields, parse_done_message
 from worker.settings import QueueSettings, RedisSettings, StoreSettings, WorldSettings
-from worker.store import FileTileStore
+from worker.store import TileStore, open_store
 from worker.units import UnitKey, unit_of_tile
 
 SERVE_INFO = ".synthtiles-serve.json"
@@ -100,7 +100,7 @@ class Deployment:
 
     redis: redis.Redis
     keys: Keys
-    store: FileTileStore
+    store: TileStore
     catalog: WorldCatalog
     queue: QueueSettings
 
@@ -117,7 +117,7 @@ class Deployment:
         return cls(
             redis.from_url(url),
             Keys(RedisSettings().redis_prefix),
-            FileTileStore(store_root),
+            open_store(),
             WorldCatalog.load(world_settings.worlds_file, world_settings.default_world),
             QueueSettings(),
         )

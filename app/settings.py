@@ -24,7 +24,8 @@ class ApiSettings(BaseSettings):
     # Public base URL for TileJSON tile templates (default: taken from each request).
     public_url: str | None = None
     # Exports (POST /export): the size limit (413 above it), the size answered directly
-    # (larger ones become jobs), where finished files are kept.
+    # (larger ones become jobs), local scratch space while a file is written (finished job
+    # files are kept in the store, so any API replica can serve them).
     export_max_pixels: int = 100_000_000
     export_direct_max_pixels: int = 4_000_000
     export_dir: Path = Path("data/exports")

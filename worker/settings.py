@@ -26,6 +26,12 @@ class RedisSettings(BaseSettings):
 class StoreSettings(BaseSettings):
     model_config = _ENV
 
+    # The durable store: file:///path (a directory; default file://{store_root}) or
+    # s3://bucket/prefix (any S3 API; endpoint and credentials from the usual AWS_*
+    # variables, e.g. AWS_ENDPOINT_URL for MinIO or Ceph).
+    store_url: str | None = None
+    # Local folder: the file store's directory when no store_url is given, and the home of
+    # local-only files (the plan cache, `serve`'s Redis address) whatever the store is.
     store_root: Path = Path("data/tiles")
     # Where world plans are cached (built once per world, reused by every process);
     # default: {store_root}/.plans.

@@ -1,8 +1,10 @@
 """The durable tile store: the truth of every world. Write-once, atomic, never edited.
 
-``TileStore`` is the interface an object store (S3, GCS) can implement; ``FileTileStore``
-keeps tiles at ``{root}/{world}/{z}/{x}/{y}.png``, the layout nginx or any static server
-can serve directly.
+``TileStore`` is the interface; ``FileTileStore`` keeps tiles at
+``{root}/{world}/{z}/{x}/{y}.png`` (the layout nginx or any static server can serve
+directly), ``S3TileStore`` (worker/s3_store.py) the same keys in a bucket. Besides tiles a
+store keeps shared files (finished exports) under names like ``exports/ID.tif``, so any API
+replica can hand them out. ``open_store`` builds the store a deployment's settings name.
 """
 
 from __future__ import annotations
@@ -10,9 +12,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlparse
+
+from worker.settings import StoreSettings
+
+# Shared file names: a folder and a file name, no way out of the store's own space.
+_FILE_NAME = re.compile(r"^[a-z]+/[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
+
+
+def check_file_name(name: str) -> str:
+    if not _FILE_NAME.match(name) or ".." in name:
+        raise ValueError(f"invalid store file name {name!r}")
+    return name
 
 
 class TileStore(ABC):
@@ -40,6 +58,26 @@ class TileStore(ABC):
 
     def has_tiles(self, world: str) -> bool:
         return False
+
+    @abstractmethod
+    def put_file(self, name: str, source: Path) -> None:
+        """Keep a finished file (e.g. ``exports/ID.pmtiles``) where every process sees it."""
+
+    @abstractmethod
+    def open_file(self, name: str) -> tuple[BinaryIO, int] | None:
+        """(a readable stream, its size) of a kept file, or None; the caller closes it."""
+
+    def delete_file(self, name: str) -> None:  # noqa: B027 (optional)
+        """Remove a kept file (expiry); a store that cannot ignores it."""
+
+
+def iter_stream(stream: BinaryIO, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The stream's bytes in chunks, closing it at the end (for streaming responses)."""
+    try:
+        while block := stream.read(chunk):
+            yield block
+    finally:
+        stream.close()
 
 
 class WorldChanged(RuntimeError):
@@ -152,3 +190,46 @@ class FileTileStore(TileStore):
     def has_tiles(self, world: str) -> bool:
         folder = self.root / world
         return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+    def _file_path(self, name: str) -> Path:
+        folder, _, file = check_file_name(name).partition("/")
+        return self.root / f".{folder}" / file
+
+    def put_file(self, name: str, source: Path) -> None:
+        target = self._file_path(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.replace(tmp, target)  # readers see the whole file or none
+
+    def open_file(self, name: str) -> tuple[BinaryIO, int] | None:
+        path = self._file_path(name)
+        try:
+            stream = path.open("rb")
+        except FileNotFoundError:
+            return None
+        return stream, os.fstat(stream.fileno()).st_size
+
+    def delete_file(self, name: str) -> None:
+        self._file_path(name).unlink(missing_ok=True)
+
+
+def open_store(settings: StoreSettings | None = None) -> TileStore:
+    """The durable store a deployment's settings name (SYNTHTILES_STORE_URL)."""
+    settings = settings or StoreSettings()
+    url = settings.store_url
+    if not url:
+        return FileTileStore(settings.store_root)
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise ValueError(f"store URL {url!r}: a file URL has no host (file:///path)")
+        return FileTileStore(Path(parsed.path))
+    if parsed.scheme == "s3":
+        from worker.s3_store import S3TileStore
+
+        if not parsed.netloc:
+            raise ValueError(f"store URL {url!r} names no bucket (s3://bucket/prefix)")
+        return S3TileStore(parsed.netloc, parsed.path.lstrip("/"))
+    raise ValueError(f"store URL {url!r}: use file:///path or s3://bucket/prefix")

@@ -15,7 +15,7 @@ import time
 import uuid
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.errors import ApiError, still_generating
@@ -34,6 +34,7 @@ from app.services import Services, services
 from app.tile_service import GenerationFailed, GenerationTimeout
 from app.validation import resolve_world
 from worker.protocol import Priority
+from worker.store import iter_stream
 
 router = APIRouter(tags=["export"])
 log = logging.getLogger("synthtiles.export")
@@ -182,7 +183,7 @@ async def _run_job(state: Services, plan: Export, job_id: str, key: str) -> None
         await state.tiles.ensure_units(
             plan.world, plan.units(), Priority.SEEDING, state.api.export_timeout_s, progressed
         )
-        await asyncio.to_thread(_write, state, plan, _job_file(state, job_id, plan.format))
+        await asyncio.to_thread(_write_to_store, state, plan, job_id)
         await state.redis.hset(key, mapping={"status": "done", "done": done})
     except Exception as exc:
         log.exception("export %s failed", job_id)
@@ -216,17 +217,38 @@ async def export_status(request: Request, job_id: str) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-def _job_file(state: Services, job_id: str, format: str):
-    return state.api.export_dir / f"{job_id}{SUFFIXES[format]}"
+def _job_file_name(job_id: str, format: str) -> str:
+    return f"exports/{job_id}{SUFFIXES[format]}"
+
+
+def _write_to_store(state: Services, plan: Export, job_id: str) -> None:
+    """Written in local scratch space, then kept in the store: any API replica serves it."""
+    scratch = state.api.export_dir / f".{job_id}{SUFFIXES[plan.format]}"
+    try:
+        _write(state, plan, scratch)
+        state.store.put_file(_job_file_name(job_id, plan.format), scratch)
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 @router.get("/export/{job_id}/file", summary="The finished export")
-async def export_file(request: Request, job_id: str) -> FileResponse:
+async def export_file(request: Request, job_id: str) -> Response:
     state = services(request)
     job = await state.redis.hgetall(f"{state.keys.prefix}:export:{job_id}")
     # Jobs from before tile packages carry no format: they are COGs.
     format = job.get(b"format", b"cog").decode() if job else "cog"
-    path = _job_file(state, job_id, format) if format in SUFFIXES else None
-    if not job or path is None or not path.is_file():
+    found = None
+    if job and format in SUFFIXES and job.get(b"status") == b"done":
+        found = await asyncio.to_thread(state.store.open_file, _job_file_name(job_id, format))
+    if found is None:
         raise ApiError(404, f"export {job_id!r} has no file (yet); see /export/{job_id}")
-    return FileResponse(path, media_type=MEDIA_TYPES[format], filename=job[b"filename"].decode())
+    stream, size = found
+    filename = job[b"filename"].decode()
+    return StreamingResponse(
+        iter_stream(stream),
+        media_type=MEDIA_TYPES[format],
+        headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
