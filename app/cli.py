@@ -27,22 +27,34 @@ def _configure_logging(level: str) -> None:
     )
 
 
+def worker_devices(device: str, count: int) -> list[str]:
+    """The device of each of `count` workers: with SYNTHTILES_DEVICE=cuda (no index), one
+    GPU each, cuda:0 .. cuda:N-1; any other device (cpu, cuda:1) is shared as given."""
+    if device == "cuda":
+        return [f"cuda:{index}" for index in range(count)]
+    return [device] * count
+
+
 class EmbeddedWorkers:
     """`synthtiles worker` child processes, restarted if one dies unexpectedly."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, device: str = "cpu") -> None:
         self.count = count
+        self.devices = worker_devices(device, count)
         self.processes: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
         self._monitor = threading.Thread(target=self._watch, name="worker-monitor", daemon=True)
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         # Own session: a Ctrl-C to the terminal's process group reaches `serve` alone, which
         # then stops the API first, the workers next and Redis last.
-        return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--device", self.devices[index]],
+            start_new_session=True,
+        )
 
     def start(self) -> None:
-        self.processes = [self._spawn() for _ in range(self.count)]
+        self.processes = [self._spawn(index) for index in range(self.count)]
         self._monitor.start()
 
     def _watch(self) -> None:
@@ -50,7 +62,7 @@ class EmbeddedWorkers:
             for index, process in enumerate(self.processes):
                 if process.poll() is not None and not self._stopping.is_set():
                     log.error("embedded worker exited with %s; restarting it", process.returncode)
-                    self.processes[index] = self._spawn()
+                    self.processes[index] = self._spawn(index)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stopping.set()
@@ -66,7 +78,7 @@ class EmbeddedWorkers:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from worker.settings import RedisSettings
+    from worker.settings import RedisSettings, WorkerSettings
 
     embedded_redis = None
     serve_info = None
@@ -89,7 +101,7 @@ def serve(args: argparse.Namespace) -> int:
             metrics_dir = tempfile.mkdtemp(prefix="synthtiles-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         if args.embedded_workers > 0:
-            workers = EmbeddedWorkers(args.embedded_workers)
+            workers = EmbeddedWorkers(args.embedded_workers, WorkerSettings().device)
             workers.start()
 
         import uvicorn
@@ -151,6 +163,8 @@ def worker(args: argparse.Namespace) -> int:
         )
         return 2
     settings = WorkerSettings()
+    if args.device:
+        settings = settings.model_copy(update={"device": args.device})
     if settings.metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import start_http_server
 
@@ -288,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker_cmd = commands.add_parser("worker", help="run one generation worker")
     worker_cmd.add_argument("--id", default=None, help="consumer name (default: host-pid-random)")
+    worker_cmd.add_argument(
+        "--device", default=None, help="cpu, cuda or cuda:N (default: SYNTHTILES_DEVICE)"
+    )
     worker_cmd.set_defaults(handler=worker)
 
     seed_cmd = commands.add_parser("seed", help="pre-generate an area at seeding priority")

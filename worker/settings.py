@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ENV = SettingsConfigDict(env_prefix="SYNTHTILES_", extra="ignore")
@@ -72,6 +73,10 @@ class WorkerSettings(BaseSettings):
     models_dir: Path | None = None
     batch_size: int = 8
     batch_wait_ms: int = 50
+    # Units per model call. Every call is padded to exactly this many, each unit at a fixed
+    # slot, so a tile never depends on its batch-mates (worker/batching.py). Default: 1 on
+    # a CPU (batching gains little there), 8 on a GPU.
+    device_batch_size: int | None = Field(None, ge=1, le=256)
     # How long a worker may hold a unit's generation lease without renewing it.
     lease_ttl_ms: int = 30_000
     # Heartbeat: worker liveness key TTL, lease and pending-entry renewal period.

@@ -29,6 +29,10 @@ def load_generator(model: str, settings: WorkerSettings) -> Generator:
         raise LookupError(f"model {model!r} needs a package that is missing: {exc}") from exc
     # Steps come from the model (conditioning.json): they are part of how a world looks.
     try:
+        if kind == "super-resolution-residual":
+            return _generator_for(kind)(
+                loaded, settings.device, batch_size=settings.device_batch_size
+            )
         return _generator_for(kind)(loaded, settings.device)
     except ValueError as exc:  # e.g. a texture renderer this version cannot draw
         raise LookupError(f"model {model!r} cannot be used: {exc}") from exc

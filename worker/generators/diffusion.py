@@ -15,6 +15,7 @@ import torch
 from model_store.conditioning import degrade
 from model_store.kinds.sr_residual import LoadedModel
 from model_store.sampling import SamplingInputs, sample
+from worker.batching import fixed_slot_batches, use_deterministic_kernels
 from worker.engine import UnitRequest
 from worker.prior_drawing import PriorDrawing
 
@@ -24,7 +25,13 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
 
 
 class DiffusionGenerator:
-    def __init__(self, model: LoadedModel, device: str = "cpu", steps: int | None = None) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        device: str = "cpu",
+        steps: int | None = None,
+        batch_size: int | None = None,
+    ) -> None:
         self.model = model
         self.model_id = model.entry.id
         self.device = device
@@ -33,9 +40,12 @@ class DiffusionGenerator:
         self.residual_scale = float(conditioning["residual_scale"])
         self.levels = int(conditioning.get("levels", 3))
         self.finest_zoom = int(conditioning.get("finest_zoom", 16))
-        # On a CPU, units go one at a time: convolution results can depend on the batch
-        # size, and a tile must not depend on what it happened to be batched with.
-        self.batch_on_device = device != "cpu"
+        # Units per sampler call: fixed-size, fixed-slot batches (worker/batching.py), so a
+        # tile never depends on what it happened to be batched with. One at a time on a CPU
+        # unless asked.
+        self.batch_size = batch_size or (1 if device == "cpu" else 8)
+        if device.startswith("cuda"):
+            use_deterministic_kernels()
         self.prior = PriorDrawing.from_conditioning(model.entry.path, self.model_id, conditioning)
         # Units started from a class-map prior (renderer 1) continue their neighbours'
         # texture across the border; feathering would only blur it. Over a plan render
@@ -97,26 +107,25 @@ class DiffusionGenerator:
         )
 
     def generate(self, requests: Sequence[UnitRequest]) -> list[np.ndarray]:
-        groups: list[list[int]] = []
-        if self.batch_on_device:
-            by_size: dict[tuple[int, bool], list[int]] = {}
-            for index, request in enumerate(requests):
-                key = (request.canvas_px, self._uses_prior(request))
-                by_size.setdefault(key, []).append(index)
-            groups = list(by_size.values())
-        else:
-            groups = [[index] for index in range(len(requests))]
+        # One sampler call per canvas size and start (prior or not), in fixed-slot batches.
+        groups: dict[tuple[int, bool], list[int]] = {}
+        for index, request in enumerate(requests):
+            key = (request.canvas_px, self._uses_prior(request))
+            groups.setdefault(key, []).append(index)
         results: list[np.ndarray | None] = [None] * len(requests)
-        for group in groups:
-            batch = [requests[i] for i in group]
-            images = sample(
-                self.model.unet,
-                self.model.scheduler,
-                self._inputs(batch),
-                self.steps,
-                self.residual_scale,
-            )
-            arrays = ((images.permute(0, 2, 3, 1).cpu().numpy() + 1) * 127.5).round()
-            for index, array in zip(group, arrays, strict=True):
-                results[index] = np.clip(array, 0, 255).astype(np.uint8)
+        for group in groups.values():
+            for slots in fixed_slot_batches(group, self.batch_size, lambda i: requests[i].seed):
+                filler = next(i for i in slots if i is not None)
+                batch = [requests[filler if i is None else i] for i in slots]
+                images = sample(
+                    self.model.unet,
+                    self.model.scheduler,
+                    self._inputs(batch),
+                    self.steps,
+                    self.residual_scale,
+                )
+                arrays = ((images.permute(0, 2, 3, 1).cpu().numpy() + 1) * 127.5).round()
+                for index, array in zip(slots, arrays, strict=True):
+                    if index is not None:
+                        results[index] = np.clip(array, 0, 255).astype(np.uint8)
         return [r for r in results if r is not None]
