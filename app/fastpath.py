@@ -1,8 +1,10 @@
-"""The hot path: tiles already in this process's memory cache, answered in plain ASGI.
+"""The hot path: cached tiles answered in plain ASGI, without the FastAPI route.
 
-Everything else (misses, bad paths, other routes) falls through to the FastAPI app, which
-validates, reads Redis and the store, generates, and fills the memory cache. Only tiles that
-were validated and served once are ever in the cache, so a hit needs no validation.
+A tile in this process's memory cache, else in Redis, is answered here (a Redis hit also
+fills the memory cache). Everything else (misses, bad paths, other routes) falls through to
+the FastAPI app, which validates, reads the store, generates, and fills both caches. Only
+tiles that were generated for a valid request are ever cached, under keys naming the
+world's model, so a hit needs no further validation.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import re
 import time
 
+from redis.exceptions import RedisError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import metrics
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches
+from worker.protocol import etag_of
 
 # Same rule as app.validation: no sign, no leading zeros. Anything else goes the slow way.
 _NUMBER = r"(0|[1-9][0-9]{0,9})"
@@ -40,10 +44,14 @@ class TileFastPath:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        world_id, z, x, y = match.groups()
-        entry = services.memory.get(
-            (world_id or services.catalog.default_id, int(z), int(x), int(y))
-        )
+        world_id, z_text, x_text, y_text = match.groups()
+        z, x, y = int(z_text), int(x_text), int(y_text)
+        world_id = world_id or services.catalog.default_id
+        source = b"memory"
+        entry = services.memory.get((world_id, z, x, y))
+        if entry is None:
+            entry = await self._from_redis(services, world_id, z, x, y)
+            source = b"cache"
         if entry is None:
             await self.app(scope, receive, send)
             return
@@ -52,7 +60,7 @@ class TileFastPath:
         headers = [
             (b"etag", etag.encode()),
             (b"cache-control", _CACHE_CONTROL),
-            (b"x-synthtiles-source", b"memory"),
+            (b"x-synthtiles-source", source),
             *services.cors_headers(request_headers.get(b"origin")),
         ]
         inm = request_headers.get(b"if-none-match")
@@ -65,7 +73,25 @@ class TileFastPath:
             body = b"" if scope["method"] == "HEAD" else png
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        route = WORLD_ROUTE if world_id else DEFAULT_ROUTE
-        metrics.TILE_CACHE.labels("memory", "hit").inc()
+        route = WORLD_ROUTE if match.group(1) else DEFAULT_ROUTE
+        metrics.TILE_CACHE.labels("memory" if source == b"memory" else "redis", "hit").inc()
         metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
         metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+
+    @staticmethod
+    async def _from_redis(services, world_id: str, z: int, x: int, y: int):
+        """(png, etag) of a tile Redis holds, or None (then the route takes over)."""
+        world = services.catalog.get(world_id)
+        if world is None:
+            return None
+        try:
+            png, etag = await services.redis.hmget(
+                services.keys.tile(world.id, world.model, z, x, y), "png", "etag"
+            )
+        except RedisError:
+            return None  # the route answers, with its own handling of a Redis outage
+        if png is None:
+            return None
+        entry = (png, etag.decode() if etag else etag_of(png))
+        services.memory.put((world_id, z, x, y), *entry)
+        return entry

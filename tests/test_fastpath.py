@@ -1,0 +1,76 @@
+"""The ASGI hot path: memory hits, then Redis hits, answered without the FastAPI app."""
+
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace
+
+import pytest
+import redis.asyncio as aioredis
+from starlette.datastructures import State
+
+from app.fastpath import TileFastPath
+from app.memory_cache import TileMemoryCache
+from tests.stack import redis_url
+from tests.test_serving import CATALOG
+from worker.protocol import Keys
+
+
+class _App:
+    """The FastAPI app behind the hot path: here it only records that it was reached."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        self.calls.append(scope["path"])
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _get(fast: TileFastPath, path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def receive() -> dict:
+        return {"type": "http.request"}
+
+    scope = {"type": "http", "method": "GET", "path": path, "headers": []}
+    await fast(scope, receive, send)
+    return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
+
+
+@pytest.mark.parametrize("memory_mb", [0, 16])
+async def test_redis_hits_skip_the_app_and_fill_the_memory_cache(memory_mb: int) -> None:
+    client = aioredis.from_url(redis_url())
+    keys = Keys(f"synthtiles-test-fast-{uuid.uuid4().hex[:8]}")
+    world = CATALOG.get("testland")
+    memory = TileMemoryCache(memory_mb * 2**20)
+    services = SimpleNamespace(
+        memory=memory, catalog=CATALOG, redis=client, keys=keys, cors_headers=lambda _o: []
+    )
+    app = _App()
+    state = State()
+    state.services = services
+    fast = TileFastPath(app, state)
+    try:
+        await client.hset(
+            keys.tile(world.id, world.model, 5, 10, 12),
+            mapping={"png": b"\x89PNG tile", "etag": '"abc"'},
+        )
+        status, headers, body = await _get(fast, "/5/10/12.png")
+        assert (status, body) == (200, b"\x89PNG tile") and app.calls == []
+        assert headers[b"x-synthtiles-source"] == b"cache" and headers[b"etag"] == b'"abc"'
+        status, headers, _ = await _get(fast, "/worlds/testland/5/10/12.png")
+        expected = b"memory" if memory_mb else b"cache"
+        assert status == 200 and headers[b"x-synthtiles-source"] == expected
+        # Misses, unknown worlds and malformed paths go to the app.
+        for path in ("/5/10/13.png", "/worlds/atlantis/5/10/12.png", "/05/10/12.png"):
+            status, _, _ = await _get(fast, path)
+            assert status == 404
+        assert app.calls == ["/5/10/13.png", "/worlds/atlantis/5/10/12.png", "/05/10/12.png"]
+    finally:
+        await client.delete(keys.tile(world.id, world.model, 5, 10, 12))
+        await client.aclose()
