@@ -84,11 +84,12 @@ class TileFastPath:
         world = services.catalog.get(world_id)
         if world is None:
             return None
+        client = getattr(services, "redis_pipe", None) or services.redis
         try:
-            png, etag = await services.redis.hmget(
+            png, etag = await client.hmget(
                 services.keys.tile(world.id, world.model, z, x, y), "png", "etag"
             )
-        except RedisError:
+        except (RedisError, OSError):
             return None  # the route answers, with its own handling of a Redis outage
         if png is None:
             return None

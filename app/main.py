@@ -18,6 +18,7 @@ from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
 from app.middleware import RequestMetricsMiddleware
 from app.queue import JobQueue
+from app.redis_pipe import PipelinedRedis
 from app.routers import export, features, health, layout, tilejson, tiles, viewer, wmts
 from app.routers.viewer import STATIC_DIR
 from app.services import EXPOSED_HEADERS, Services
@@ -30,6 +31,13 @@ from worker.settings import QueueSettings, RedisSettings, WorldSettings
 from worker.store import check_world_records, open_store
 
 log = logging.getLogger("synthtiles.api")
+
+
+def _pipelined(url: str) -> PipelinedRedis | None:
+    try:
+        return PipelinedRedis(url)
+    except ValueError:  # TLS: the hot path uses the pooled client
+        return None
 
 
 def create_app(
@@ -81,11 +89,14 @@ def create_app(
             hub=hub,
             tiles=tile_service,
             memory=memory,
+            redis_pipe=_pipelined(redis_conf.redis_url),
         )
         try:
             yield
         finally:
             await hub.stop()
+            if app.state.services.redis_pipe is not None:
+                await app.state.services.redis_pipe.aclose()
             await client.aclose()
 
     app = FastAPI(

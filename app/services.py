@@ -10,6 +10,7 @@ from fastapi import Request
 from app.completion import CompletionHub
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
+from app.redis_pipe import PipelinedRedis
 from app.settings import ApiSettings
 from app.tile_service import TileService
 from core.world import WorldCatalog
@@ -34,6 +35,8 @@ class Services:
     hub: CompletionHub
     tiles: TileService
     memory: TileMemoryCache
+    # The hot path's pipelined reads (None: it uses `redis`, e.g. for a rediss:// URL).
+    redis_pipe: PipelinedRedis | None = None
 
     def cors_headers(self, origin: bytes | None) -> list[tuple[bytes, bytes]]:
         """CORS headers for a simple GET, as CORSMiddleware would send them."""

@@ -11,6 +11,7 @@ from starlette.datastructures import State
 
 from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
+from app.redis_pipe import PipelinedRedis
 from tests.stack import redis_url
 from tests.test_serving import CATALOG
 from worker.protocol import Keys
@@ -42,14 +43,22 @@ async def _get(fast: TileFastPath, path: str) -> tuple[int, dict[bytes, bytes], 
     return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
 
 
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "pooled"])
 @pytest.mark.parametrize("memory_mb", [0, 16])
-async def test_redis_hits_skip_the_app_and_fill_the_memory_cache(memory_mb: int) -> None:
+async def test_redis_hits_skip_the_app_and_fill_the_memory_cache(
+    memory_mb: int, pipelined: bool
+) -> None:
     client = aioredis.from_url(redis_url())
     keys = Keys(f"synthtiles-test-fast-{uuid.uuid4().hex[:8]}")
     world = CATALOG.get("testland")
     memory = TileMemoryCache(memory_mb * 2**20)
     services = SimpleNamespace(
-        memory=memory, catalog=CATALOG, redis=client, keys=keys, cors_headers=lambda _o: []
+        memory=memory,
+        catalog=CATALOG,
+        redis=client,
+        redis_pipe=PipelinedRedis(redis_url()) if pipelined else None,
+        keys=keys,
+        cors_headers=lambda _o: [],
     )
     app = _App()
     state = State()
@@ -73,4 +82,6 @@ async def test_redis_hits_skip_the_app_and_fill_the_memory_cache(memory_mb: int)
         assert app.calls == ["/5/10/13.png", "/worlds/atlantis/5/10/12.png", "/05/10/12.png"]
     finally:
         await client.delete(keys.tile(world.id, world.model, 5, 10, 12))
+        if services.redis_pipe is not None:
+            await services.redis_pipe.aclose()
         await client.aclose()
