@@ -1,13 +1,22 @@
-"""Client errors as JSON bodies that say what was wrong and what is allowed."""
+"""Errors as JSON bodies that say what was wrong and what is allowed; every error, even an
+unexpected one, is JSON with Cache-Control: no-store."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import metrics
+
+log = logging.getLogger("synthtiles.api")
+# Seconds a client is asked to wait while Redis (queue and cache) is unavailable.
+REDIS_RETRY_AFTER_S = 10
 
 
 class ApiError(Exception):
@@ -60,6 +69,25 @@ def install_error_handlers(app: FastAPI) -> None:
                 headers=getattr(exc, "headers", None),
             )
         return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RedisError)
+    async def _redis_down(request: Request, exc: RedisError) -> JSONResponse:
+        # Stored tiles are still served (the tile service reads the store without Redis);
+        # what needs the queue or the cache waits for Redis to come back.
+        log.warning("Redis unavailable for %s: %s", request.url.path, exc)
+        metrics.REFUSALS.labels("redis_down").inc()
+        return error_response(
+            503,
+            "the job queue (Redis) is unavailable; tiles already made are still served, "
+            f"others can be asked for again in {REDIS_RETRY_AFTER_S} s",
+            headers={"Retry-After": str(REDIS_RETRY_AFTER_S)},
+            retry_after=REDIS_RETRY_AFTER_S,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal error; the server log has the details")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -59,7 +59,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = aioredis.from_url(redis_conf.redis_url, max_connections=256)
+        # A pool that waits (bounded) for a free connection rather than failing at once.
+        client = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                redis_conf.redis_url, max_connections=256, timeout=5
+            )
+        )
         queue = JobQueue(client, keys, queue_conf.job_ttl_s)
         await queue.ensure_groups()
         hub = CompletionHub(client, keys.done_channel)

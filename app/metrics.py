@@ -35,6 +35,15 @@ TILE_WAIT_SECONDS = Histogram(
 TILE_WAIT_TIMEOUTS = Counter(
     "synthtiles_tile_wait_timeouts_total", "Requests answered 503 because generation took too long"
 )
+REFUSALS = Counter(
+    "synthtiles_refusals_total",
+    "Requests refused before any work: queue_full (503), rate_limited (429), "
+    "redis_down (503), unauthorized (401/403)",
+    ["reason"],
+)
+REDIS_ERRORS = Counter(
+    "synthtiles_redis_errors_total", "Redis failures the API worked around or reported"
+)
 GENERATION_FAILURES = Counter(
     "synthtiles_generation_failures_total",
     "Requests answered 500 because their job was dead-lettered",

@@ -12,6 +12,7 @@ from enum import StrEnum
 import numpy as np
 import redis.asyncio as aioredis
 from PIL import Image
+from redis.exceptions import RedisError
 
 from app import metrics
 from app.completion import CompletionHub
@@ -102,11 +103,22 @@ class TileService:
             return None
         tile = Tile(png, etag_of(png), TileSource.STORE)
         key = self._keys.tile(world.id, world.model, z, x, y)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, mapping={"png": png, "etag": tile.etag})
-            pipe.expire(key, self._cache_ttl_s)
-            await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hset(key, mapping={"png": png, "etag": tile.etag})
+                pipe.expire(key, self._cache_ttl_s)
+                await pipe.execute()
+        except RedisError:  # no cache refill while Redis is down; the tile is still served
+            metrics.REDIS_ERRORS.inc()
         return tile
+
+    async def _cached_or_none(self, world: World, z: int, x: int, y: int) -> Tile | None:
+        """The cached tile; None also when Redis is down (the store is asked next)."""
+        try:
+            return await self.cached(world, z, x, y)
+        except RedisError:
+            metrics.REDIS_ERRORS.inc()
+            return None
 
     async def get(self, world: World, z: int, x: int, y: int) -> Tile:
         """The tile, from the fastest layer that has it; fills the process's memory cache."""
@@ -115,7 +127,7 @@ class TileService:
         return tile
 
     async def _lookup(self, world: World, z: int, x: int, y: int) -> Tile:
-        tile = await self.cached(world, z, x, y)
+        tile = await self._cached_or_none(world, z, x, y)
         metrics.TILE_CACHE.labels("redis", "hit" if tile else "miss").inc()
         if tile is not None:
             return tile
@@ -179,7 +191,7 @@ class TileService:
         await asyncio.gather(*(one(unit) for unit in units))
 
     async def _existing(self, world: World, z: int, x: int, y: int) -> Tile | None:
-        return await self.cached(world, z, x, y) or await self.stored(world, z, x, y)
+        return await self._cached_or_none(world, z, x, y) or await self.stored(world, z, x, y)
 
     async def _generate(self, world: World, z: int, x: int, y: int) -> Tile:
         unit = unit_of_tile(world, z, x, y)

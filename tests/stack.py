@@ -49,7 +49,7 @@ class Stack:
         }
         self.processes: list[subprocess.Popen[bytes]] = []
         self.base_url = ""
-        self.redis = redis.from_url(redis_url())
+        self.redis = redis.from_url(self.env["SYNTHTILES_REDIS_URL"])
 
     def _spawn(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"{name}.log").open("ab")
