@@ -17,7 +17,9 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import metrics
+from app.auth import presented_key
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches
+from app.middleware import NOSNIFF
 from worker.protocol import etag_of
 
 # Same rule as app.validation: no sign, no leading zeros. Anything else goes the slow way.
@@ -43,6 +45,14 @@ class TileFastPath:
         if match is None or services is None:
             await self.app(scope, receive, send)
             return
+        keys = getattr(self.state, "api_keys", None)
+        if (
+            keys is not None
+            and keys.tiles_require_key
+            and keys.client_of(presented_key(dict(scope["headers"]), scope["query_string"])) is None
+        ):
+            await self.app(scope, receive, send)  # the route answers 401/403
+            return
         started = time.perf_counter()
         world_id, z_text, x_text, y_text = match.groups()
         z, x, y = int(z_text), int(x_text), int(y_text)
@@ -61,6 +71,7 @@ class TileFastPath:
             (b"etag", etag.encode()),
             (b"cache-control", _CACHE_CONTROL),
             (b"x-synthtiles-source", source),
+            NOSNIFF,
             *services.cors_headers(request_headers.get(b"origin")),
         ]
         inm = request_headers.get(b"if-none-match")

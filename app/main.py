@@ -12,11 +12,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from app.auth import ApiKeys
 from app.completion import CompletionHub
 from app.errors import install_error_handlers
 from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
-from app.middleware import RequestMetricsMiddleware
+from app.middleware import RequestMetricsMiddleware, SecurityHeadersMiddleware
 from app.queue import JobQueue
 from app.redis_pipe import PipelinedRedis
 from app.routers import export, features, health, layout, tilejson, tiles, viewer, wmts
@@ -111,6 +112,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.state.api_keys = ApiKeys.from_settings(api)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Order matters: the catch-all tile route comes last.
     for router in (
@@ -132,6 +134,7 @@ def create_app(
         expose_headers=EXPOSED_HEADERS,
     )
     app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     # Outermost: memory-cached tiles are answered before any other layer runs.
     app.add_middleware(TileFastPath, state=app.state)
     return app

@@ -3,7 +3,7 @@ a package so an exercise laptop needs no tile server (only a browser, or any sta
 
 from __future__ import annotations
 
-import json
+import html
 import shutil
 from pathlib import Path
 
@@ -17,7 +17,7 @@ BUNDLED = [
     "vendor/maplibre",
     "vendor/pmtiles",
 ]
-_PACKAGE_LINE = "<script>window.SYNTHTILES_PACKAGE = null;</script>"
+_PACKAGE_LINE = '<meta name="synthtiles-package" content="">'
 
 
 def write_offline_viewer(directory: Path, package_name: str) -> Path:
@@ -34,7 +34,7 @@ def write_offline_viewer(directory: Path, package_name: str) -> Path:
     page = (STATIC_DIR / "offline.html").read_text()
     if _PACKAGE_LINE not in page:
         raise RuntimeError("offline.html lost its package placeholder line")
-    named = f"<script>window.SYNTHTILES_PACKAGE = {json.dumps(package_name)};</script>"
+    named = f'<meta name="synthtiles-package" content="{html.escape(package_name)}">'
     index = directory / "index.html"
     index.write_text(page.replace(_PACKAGE_LINE, named))
     return index

@@ -47,10 +47,11 @@ def scale_denominator(tile_size: int, z: int) -> float:
     return 2 * ORIGIN / (tile_size * 2**z) / PIXEL_SIZE_M
 
 
-def capabilities(world: World, base_url: str, attribution: str) -> bytes:
-    """The capabilities document of one world; tile URLs and links start with base_url."""
+def capabilities(world: World, base_url: str, attribution: str, query: str = "") -> bytes:
+    """The capabilities document of one world; tile URLs and links start with base_url and
+    end with ``query`` (e.g. ``?key=...``)."""
     base = base_url.rstrip("/")
-    own_url = f"{base}/worlds/{world.id}/WMTSCapabilities.xml"
+    own_url = f"{base}/worlds/{world.id}/WMTSCapabilities.xml{query}"
     root = ET.Element(_w("Capabilities"), {"version": "1.0.0", f"{{{XSI}}}schemaLocation": SCHEMA})
 
     service = _el(root, _o("ServiceIdentification"))
@@ -104,7 +105,7 @@ def capabilities(world: World, base_url: str, attribution: str) -> bytes:
         _w("ResourceURL"),
         format="image/png",
         resourceType="tile",
-        template=f"{base}/worlds/{world.id}/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png",
+        template=f"{base}/worlds/{world.id}/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png{query}",
     )
 
     tms = _el(contents, _w("TileMatrixSet"))

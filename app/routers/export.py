@@ -14,10 +14,11 @@ import logging
 import time
 import uuid
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from app.auth import require_key
 from app.errors import ApiError, still_generating
 from app.export import (
     MEDIA_TYPES,
@@ -36,7 +37,7 @@ from app.validation import resolve_world
 from worker.protocol import Priority
 from worker.store import iter_stream
 
-router = APIRouter(tags=["export"])
+router = APIRouter(tags=["export"], dependencies=[Depends(require_key)])
 log = logging.getLogger("synthtiles.export")
 _JOB_TTL_S = 7 * 24 * 3600
 _tasks: set[asyncio.Task] = set()  # keep references: background tasks must not be collected

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from app.auth import require_key_for_tiles
 from app.errors import ApiError
 from app.seeding import SeedError, parse_bbox
 from app.services import services
@@ -15,7 +16,7 @@ from core.plan.features import TooManyFeatures, plan_features
 from core.world import World
 from worker.plans import plan_spec, world_plan
 
-router = APIRouter(tags=["features"])
+router = APIRouter(tags=["features"], dependencies=[Depends(require_key_for_tiles)])
 
 # A bbox this many degrees on a side at most: the answer stays a few MB, and a world
 # planned in chunks never builds more than a few of them for one request.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from app import metrics
+from app.auth import require_key
 from app.services import services
 
 router = APIRouter(tags=["operations"])
@@ -43,7 +44,11 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (needs a key when keys are set)",
+    dependencies=[Depends(require_key)],
+)
 async def prometheus_metrics(request: Request) -> Response:
     try:
         waiting, in_progress = await services(request).queue.stats()

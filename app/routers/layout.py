@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from app.auth import require_key_for_tiles
 from app.http_caching import TILE_CACHE_CONTROL, png_response
 from app.services import services
 from app.validation import parse_tile, resolve_world
 from worker.layout import layout_tile
 from worker.png import encode_plain
 
-router = APIRouter(tags=["layout"])
+router = APIRouter(tags=["layout"], dependencies=[Depends(require_key_for_tiles)])
 
 
 def _encode(world, z: int, x: int, y: int) -> bytes:

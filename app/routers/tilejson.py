@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from app.auth import require_key_for_tiles
 from app.services import services
 from app.validation import resolve_world
 from core.world import World
 
-router = APIRouter(tags=["metadata"])
+router = APIRouter(tags=["metadata"], dependencies=[Depends(require_key_for_tiles)])
 
 
 def base_url(request: Request) -> str:
     public = services(request).api.public_url
     return (public or str(request.base_url)).rstrip("/")
+
+
+def key_query(request: Request) -> str:
+    """`?key=...` when the document was asked for with a key in its URL: the URLs in it
+    then carry the same key (for servers that require one for tiles)."""
+    key = request.query_params.get("key")
+    return f"?{urlencode({'key': key})}" if key else ""
 
 
 def tilejson(request: Request, world: World) -> dict[str, Any]:
@@ -29,7 +38,7 @@ def tilejson(request: Request, world: World) -> dict[str, Any]:
         "version": "1.0.0",
         "attribution": state.api.attribution,
         "scheme": "xyz",
-        "tiles": [f"{base}/worlds/{world.id}/{{z}}/{{x}}/{{y}}.png"],
+        "tiles": [f"{base}/worlds/{world.id}/{{z}}/{{x}}/{{y}}.png{key_query(request)}"],
         "minzoom": world.min_zoom,
         "maxzoom": world.max_zoom,
         "bounds": list(world.extent),
@@ -49,7 +58,7 @@ def tilejson(request: Request, world: World) -> dict[str, Any]:
 async def default_tilejson(request: Request) -> dict[str, Any]:
     document = tilejson(request, services(request).catalog.default)
     # The default world is also served at the short /{z}/{x}/{y}.png URL.
-    document["tiles"].insert(0, f"{base_url(request)}/{{z}}/{{x}}/{{y}}.png")
+    document["tiles"].insert(0, f"{base_url(request)}/{{z}}/{{x}}/{{y}}.png{key_query(request)}")
     return document
 
 
@@ -72,7 +81,7 @@ def maplibre_style(request: Request, world: World) -> dict[str, Any]:
         "sources": {
             "synthtiles": {
                 "type": "raster",
-                "url": f"{base}/worlds/{world.id}/tilejson.json",
+                "url": f"{base}/worlds/{world.id}/tilejson.json{key_query(request)}",
                 "tileSize": world.tile_size,
                 "attribution": state.api.attribution,
             }

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from app.auth import require_key_for_tiles
 from app.errors import ApiError, still_generating
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches, png_response
 from app.services import services
@@ -11,7 +12,7 @@ from app.tile_service import GenerationFailed, GenerationTimeout, TileSource
 from app.validation import parse_tile, resolve_world
 from core.world import World
 
-router = APIRouter(tags=["tiles"])
+router = APIRouter(tags=["tiles"], dependencies=[Depends(require_key_for_tiles)])
 
 # Viewers send this header ("parent") to get a stand-in at once while a tile is generated.
 PLACEHOLDER_HEADER = "x-synthtiles-placeholder"

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
-from app.routers.tilejson import base_url
+from app.auth import require_key_for_tiles
+from app.routers.tilejson import base_url, key_query
 from app.services import services
 from app.validation import resolve_world
 from app.wmts import capabilities
 from core.world import World
 
-router = APIRouter(tags=["metadata"])
+router = APIRouter(tags=["metadata"], dependencies=[Depends(require_key_for_tiles)])
 _XML = {"content": {"application/xml": {}}, "description": "WMTS 1.0.0 capabilities"}
 
 
 def _capabilities(request: Request, world: World) -> Response:
-    document = capabilities(world, base_url(request), services(request).api.attribution)
+    document = capabilities(
+        world, base_url(request), services(request).api.attribution, key_query(request)
+    )
     return Response(document, media_type="application/xml")
 
 

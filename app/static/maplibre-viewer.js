@@ -18,7 +18,9 @@
     throw new Error(`gave up waiting for ${url}`);
   });
 
-  const styleUrl = world ? `worlds/${encodeURIComponent(world)}/style.json` : "style.json";
+  const key = params.get("key");  // servers that require a key for tiles
+  const styleUrl = (world ? `worlds/${encodeURIComponent(world)}/style.json` : "style.json") +
+    (key ? `?key=${encodeURIComponent(key)}` : "");
   const response = await fetch(styleUrl);
   if (!response.ok) throw new Error(`style ${styleUrl}: HTTP ${response.status}`);
   const style = await response.json();

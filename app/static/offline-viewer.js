@@ -97,7 +97,8 @@
     if (event.dataTransfer.files.length) openFile(event.dataTransfer.files[0]);
   });
 
-  const url = new URLSearchParams(location.search).get("url") || window.SYNTHTILES_PACKAGE;
+  const named = document.querySelector('meta[name="synthtiles-package"]').content;
+  const url = new URLSearchParams(location.search).get("url") || named;
   if (!url) {
     askForFile();
   } else if (location.protocol === "file:") {

@@ -4,8 +4,21 @@
 window.SynthTiles = (function () {
   const PLACEHOLDER_HEADER = "X-Synthtiles-Placeholder";
 
+  // A page opened with ?key=KEY passes it on (servers that require a key for tiles).
+  const PAGE_KEY = new URLSearchParams(location.search).get("key");
+  function withKey(url) {
+    if (!PAGE_KEY) return url;
+    return `${url}${url.includes("?") ? "&" : "?"}key=${encodeURIComponent(PAGE_KEY)}`;
+  }
+
+  // A URL template with its path rewritten, its query (?key=...) kept.
+  function retemplate(template, pattern, replacement) {
+    const [path, query] = template.split("?");
+    return path.replace(pattern, replacement) + (query ? `?${query}` : "");
+  }
+
   async function tilejson(url) {
-    const response = await fetch(url);
+    const response = await fetch(withKey(url));
     if (!response.ok) throw new Error(`TileJSON ${url}: HTTP ${response.status}`);
     return response.json();
   }
@@ -52,13 +65,13 @@ window.SynthTiles = (function () {
   // The world's own tile template is the last entry; its layout layer sits beside it.
   function layoutTemplate(tj) {
     const worldTemplate = tj.tiles[tj.tiles.length - 1];
-    return worldTemplate.replace(/\/\{z\}\/\{x\}\/\{y\}\.png$/, "/layout/{z}/{x}/{y}.png");
+    return retemplate(worldTemplate, /\/\{z\}\/\{x\}\/\{y\}\.png$/, "/layout/{z}/{x}/{y}.png");
   }
 
   // The world plan's vector features (roads, rivers, lakes, places) beside the tiles.
   function featuresTemplate(tj) {
     const worldTemplate = tj.tiles[tj.tiles.length - 1];
-    return worldTemplate.replace(/\/\{z\}\/\{x\}\/\{y\}\.png$/, "/features.geojson");
+    return retemplate(worldTemplate, /\/\{z\}\/\{x\}\/\{y\}\.png$/, "/features.geojson");
   }
 
   // Fetches the features of a view (west, south, east, north), clipped to the world;
@@ -72,7 +85,8 @@ window.SynthTiles = (function () {
       return null;
     }
     const bbox = box.map((v) => v.toFixed(6)).join(",");
-    const response = await fetch(`${featuresTemplate(tj)}?bbox=${bbox}`);
+    const base = featuresTemplate(tj);
+    const response = await fetch(`${base}${base.includes("?") ? "&" : "?"}bbox=${bbox}`);
     return response.ok ? response.json() : null;
   }
 
