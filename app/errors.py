@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import metrics
+from app.fair_use import Refused
 
 log = logging.getLogger("synthtiles.api")
 # Seconds a client is asked to wait while Redis (queue and cache) is unavailable.
@@ -69,6 +70,16 @@ def install_error_handlers(app: FastAPI) -> None:
                 headers=getattr(exc, "headers", None),
             )
         return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Refused)
+    async def _refused(_request: Request, exc: Refused) -> JSONResponse:
+        return error_response(
+            exc.status,
+            exc.message,
+            headers={"Retry-After": str(exc.retry_after)},
+            reason=exc.reason,
+            retry_after=exc.retry_after,
+        )
 
     @app.exception_handler(RedisError)
     async def _redis_down(request: Request, exc: RedisError) -> JSONResponse:

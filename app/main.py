@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from app.auth import ApiKeys
 from app.completion import CompletionHub
 from app.errors import install_error_handlers
+from app.fair_use import FairUse
 from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
 from app.middleware import RequestMetricsMiddleware, SecurityHeadersMiddleware
@@ -82,6 +83,9 @@ def create_app(
         memory = TileMemoryCache(api.memory_cache_mb * 2**20)
         tile_service = TileService(
             client, store, keys, queue, hub, memory, redis_conf.cache_ttl_s, api.tile_wait_timeout_s
+        )
+        tile_service.fair_use = FairUse(
+            client, keys, api.max_queued_jobs, api.cold_rate_per_minute, api.retry_after_s
         )
         app.state.services = Services(
             api=api,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +18,11 @@ class ApiSettings(BaseSettings):
     tile_wait_timeout_s: float = 60.0
     # Retry-After seconds sent with a 503; the job keeps running meanwhile.
     retry_after_s: int = 5
+    # Fair use (app/fair_use.py): interactive jobs queued beyond which a request that needs
+    # generating gets 503 at once, and tiles needing generation per client per minute (429
+    # beyond; 0: no limit). Cached tiles are never refused.
+    max_queued_jobs: int = Field(10_000, ge=0)
+    cold_rate_per_minute: int = Field(0, ge=0)
     # Per-process LRU of recently served tiles (0 disables it); hits skip Redis entirely.
     memory_cache_mb: int = 128
     # CORS: origins allowed to fetch tiles with GET ("*" lets any Leaflet page use the URL).

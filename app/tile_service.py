@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from app import metrics
 from app.completion import CompletionHub
+from app.fair_use import FairUse
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from core.world import World
@@ -88,6 +89,7 @@ class TileService:
         self._memory = memory
         self._cache_ttl_s = cache_ttl_s
         self._wait_timeout_s = wait_timeout_s
+        self.fair_use: FairUse | None = None
 
     async def cached(self, world: World, z: int, x: int, y: int) -> Tile | None:
         png, etag = await self._redis.hmget(
@@ -120,13 +122,16 @@ class TileService:
             metrics.REDIS_ERRORS.inc()
             return None
 
-    async def get(self, world: World, z: int, x: int, y: int) -> Tile:
-        """The tile, from the fastest layer that has it; fills the process's memory cache."""
-        tile = await self._lookup(world, z, x, y)
+    async def get(self, world: World, z: int, x: int, y: int, client_id: str | None = None) -> Tile:
+        """The tile, from the fastest layer that has it; fills the process's memory cache.
+        Generation first passes fair use (Refused) for ``client_id``."""
+        tile = await self._lookup(world, z, x, y, client_id)
         self._memory.put((world.id, z, x, y), tile.png, tile.etag)
         return tile
 
-    async def _lookup(self, world: World, z: int, x: int, y: int) -> Tile:
+    async def _lookup(
+        self, world: World, z: int, x: int, y: int, client_id: str | None = None
+    ) -> Tile:
         tile = await self._cached_or_none(world, z, x, y)
         metrics.TILE_CACHE.labels("redis", "hit" if tile else "miss").inc()
         if tile is not None:
@@ -135,16 +140,21 @@ class TileService:
         metrics.TILE_CACHE.labels("store", "hit" if tile else "miss").inc()
         if tile is not None:
             return tile
-        return await self._generate(world, z, x, y)
+        return await self._generate(world, z, x, y, client_id)
 
-    async def get_or_placeholder(self, world: World, z: int, x: int, y: int) -> Tile:
+    async def get_or_placeholder(
+        self, world: World, z: int, x: int, y: int, client_id: str | None = None
+    ) -> Tile:
         """The tile if it exists; else queue it and return its nearest generated ancestor,
         cropped and upsampled (or the layout rendering), without waiting."""
         tile = await self._existing(world, z, x, y)
         if tile is not None:
             self._memory.put((world.id, z, x, y), tile.png, tile.etag)
             return tile
-        await self._queue.submit(unit_of_tile(world, z, x, y))
+        unit = unit_of_tile(world, z, x, y)
+        if self.fair_use is not None:
+            await self.fair_use.admit(client_id, unit)
+        await self._queue.submit(unit)
         for depth in range(1, z - world.min_zoom + 1):
             ancestor = await self._existing(world, z - depth, x >> depth, y >> depth)
             if ancestor is not None:
@@ -193,7 +203,9 @@ class TileService:
     async def _existing(self, world: World, z: int, x: int, y: int) -> Tile | None:
         return await self._cached_or_none(world, z, x, y) or await self.stored(world, z, x, y)
 
-    async def _generate(self, world: World, z: int, x: int, y: int) -> Tile:
+    async def _generate(
+        self, world: World, z: int, x: int, y: int, client_id: str | None = None
+    ) -> Tile:
         unit = unit_of_tile(world, z, x, y)
         started = time.perf_counter()
         deadline = started + self._wait_timeout_s
@@ -202,6 +214,8 @@ class TileService:
             tile = await self.stored(world, z, x, y)
             if tile is not None:
                 return tile
+            if self.fair_use is not None:
+                await self.fair_use.admit(client_id, unit)
             await self._queue.submit(unit)
             while True:
                 remaining = deadline - time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.auth import require_key_for_tiles
+from app.auth import presented_key, require_key_for_tiles
 from app.errors import ApiError, still_generating
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches, png_response
 from app.services import services
@@ -18,11 +18,24 @@ router = APIRouter(tags=["tiles"], dependencies=[Depends(require_key_for_tiles)]
 PLACEHOLDER_HEADER = "x-synthtiles-placeholder"
 
 
+def client_id(request: Request) -> str | None:
+    """Whom fair use counts: a valid API key, else the client's address."""
+    keys = request.app.state.api_keys
+    if keys is not None:
+        client = keys.client_of(
+            presented_key(dict(request.scope["headers"]), request.scope.get("query_string", b""))
+        )
+        if client is not None:
+            return client
+    return f"ip:{request.client.host}" if request.client else None
+
+
 async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> Response:
     state = services(request)
     tz, tx, ty = parse_tile(world, z, x, y_file)
+    client = client_id(request)
     if request.headers.get(PLACEHOLDER_HEADER, "").lower() == "parent":
-        tile = await state.tiles.get_or_placeholder(world, tz, tx, ty)
+        tile = await state.tiles.get_or_placeholder(world, tz, tx, ty, client)
         if tile.source is TileSource.PLACEHOLDER:
             # A stand-in, not the tile: never cached; the viewer asks again shortly.
             return Response(
@@ -37,7 +50,7 @@ async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> 
             )
     else:
         try:
-            tile = await state.tiles.get(world, tz, tx, ty)
+            tile = await state.tiles.get(world, tz, tx, ty, client)
         except GenerationTimeout:
             raise still_generating(f"tile {tz}/{tx}/{ty} is", state.api.retry_after_s) from None
         except GenerationFailed as exc:
