@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+from app.process_guard import die_with_parent
+
 log = logging.getLogger("synthtiles")
 
 
@@ -51,10 +53,12 @@ class EmbeddedWorkers:
         return subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker", "--device", self.devices[index]],
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
 
     def start(self) -> None:
-        self.processes = [self._spawn(index) for index in range(self.count)]
+        for index in range(self.count):  # one by one: a stop mid-way still sees each one
+            self.processes.append(self._spawn(index))
         self._monitor.start()
 
     def _watch(self) -> None:
@@ -84,6 +88,15 @@ def serve(args: argparse.Namespace) -> int:
     serve_info = None
     metrics_dir = None
     workers = None
+
+    # From the very first moment: a stop signal (also SIGHUP, a closed terminal) unwinds to
+    # the cleanup below, which then ignores further signals so a second one cannot cut it
+    # short. uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down.
+    def exit_cleanly(signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(stop_signal, exit_cleanly)
     try:
         if not os.environ.get("SYNTHTILES_REDIS_URL"):
             from app.embedded_redis import EmbeddedRedis
@@ -113,14 +126,6 @@ def serve(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-        # uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down; with the
-        # default handlers that would kill this process before the cleanup below runs and
-        # leave the worker and Redis (in their own sessions) behind.
-        def exit_cleanly(signum: int, _frame: object) -> None:
-            raise SystemExit(0)
-
-        signal.signal(signal.SIGTERM, exit_cleanly)
-        signal.signal(signal.SIGINT, exit_cleanly)
         uvicorn.run(
             "app.main:create_app",
             factory=True,
@@ -132,6 +137,8 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 0
     finally:
+        for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(stop_signal, signal.SIG_IGN)
         if workers is not None:
             workers.stop()
         if embedded_redis is not None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import redis
 
+from app.process_guard import die_with_parent
+
 
 def find_redis_server() -> str:
     on_path = shutil.which("redis-server")
@@ -66,6 +68,7 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # stopped by us, after the API and workers
+            preexec_fn=die_with_parent(),
         )
         self.url = f"unix://{socket_path}"
         deadline = time.monotonic() + timeout_s

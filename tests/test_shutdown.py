@@ -1,0 +1,131 @@
+"""`synthtiles serve` leaves nothing behind, however it is stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.stack import ROOT, WORLDS_FILE, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _alive(processes: set[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def _started_by(serve: subprocess.Popen, mark: str) -> set[psutil.Process]:
+    """What serve started so far: its descendants (Redis rewrites its environment, so it is
+    found by parentage), and anything carrying the test's mark in its environment."""
+    found = set(_marked(mark))
+    with contextlib.suppress(psutil.NoSuchProcess):
+        found |= set(psutil.Process(serve.pid).children(recursive=True))
+    return found
+
+
+def _marked(mark: str) -> list[psutil.Process]:
+    """Live processes started by this serve (they inherit its environment)."""
+    found = []
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if (
+                process.environ().get("SYNTHTILES_TEST_MARK") == mark
+                and process.status() != psutil.STATUS_ZOMBIE
+            ):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _serve(tmp: Path, mark: str, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHTILES_")}
+    env.update(
+        SYNTHTILES_STORE_ROOT=str(tmp / "store"),
+        SYNTHTILES_WORLDS_FILE=str(WORLDS_FILE),
+        SYNTHTILES_TEST_MARK=mark,
+        TMPDIR=str(tmp / "tmp"),  # where serve's private Redis and metrics dirs go
+        PYTHONPATH=str(ROOT),
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    (tmp / "tmp").mkdir()
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "serve.log").open("wb"),
+    )
+
+
+def _wait_ready(base: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("serve did not become ready")
+
+
+@pytest.mark.parametrize("how", ["early-sigterm", "double-sigterm", "sigint", "sighup", "sigkill"])
+def test_serve_leaves_no_process_or_temp_dir(tmp_path: Path, how: str) -> None:
+    mark = uuid.uuid4().hex
+    port = free_port()
+    serve = _serve(tmp_path, mark, port)
+    started: set[psutil.Process] = set()
+    try:
+        if how == "early-sigterm":
+            deadline = time.monotonic() + 0.6  # Redis and the worker are being started
+            while time.monotonic() < deadline:
+                started |= _started_by(serve, mark)
+                time.sleep(0.02)
+            serve.send_signal(signal.SIGTERM)
+            started |= _started_by(serve, mark)
+        else:
+            _wait_ready(f"http://127.0.0.1:{port}")
+            started = _started_by(serve, mark)
+            names = " ".join(" ".join(p.cmdline()) for p in started)
+            assert "redis-server" in names and "worker" in names, names
+            if how == "double-sigterm":
+                serve.send_signal(signal.SIGTERM)
+                time.sleep(0.3)
+                serve.send_signal(signal.SIGTERM)
+            else:
+                serve.send_signal(
+                    {"sigint": signal.SIGINT, "sighup": signal.SIGHUP, "sigkill": signal.SIGKILL}[
+                        how
+                    ]
+                )
+        serve.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while (_alive(started) or _marked(mark)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [(p.pid, p.name()) for p in _alive(started) + _marked(mark)]
+        assert left == [], left
+        if how != "sigkill":  # a killed serve cannot clean its temp dirs (its children did die)
+            assert list((tmp_path / "tmp").iterdir()) == []
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        for process in _alive(started) + _marked(mark):
+            process.kill()
