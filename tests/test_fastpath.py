@@ -16,6 +16,8 @@ from tests.stack import redis_url
 from tests.test_serving import CATALOG
 from worker.protocol import Keys
 
+pytestmark = pytest.mark.integration  # talks to the real Redis
+
 
 class _App:
     """The FastAPI app behind the hot path: here it only records that it was reached."""

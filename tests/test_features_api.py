@@ -13,6 +13,8 @@ from PIL import Image
 
 from tests.stack import Stack
 
+pytestmark = pytest.mark.integration  # talks to the real Redis
+
 WORLD = "planland"
 WHOLE = "10.0,-2.0,11.5,-0.5"
 

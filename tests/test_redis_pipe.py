@@ -13,6 +13,8 @@ from redis.exceptions import ResponseError
 from app.redis_pipe import PipelinedRedis
 from tests.stack import redis_url
 
+pytestmark = pytest.mark.integration  # talks to the real Redis
+
 
 async def test_concurrent_reads_get_their_own_replies() -> None:
     client = aioredis.from_url(redis_url())

@@ -59,6 +59,7 @@ def _lum(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
+@pytest.mark.integration
 def test_the_lake_is_darker_and_bluer_than_the_fields_around_it(mosaic: np.ndarray) -> None:
     lake = mosaic[_box(11.010, -1.032, 11.022, -1.020)].reshape(-1, 3).astype(float)
     fields_box = mosaic[_box(10.995, -1.045, 11.040, -1.005)].astype(float)
@@ -74,6 +75,7 @@ def test_the_lake_is_darker_and_bluer_than_the_fields_around_it(mosaic: np.ndarr
     assert (lake[:, 2] - lake[:, 0]).mean() > (fields[:, 2] - fields[:, 0]).mean() + 10
 
 
+@pytest.mark.integration
 def test_the_forest_is_darker_than_the_fields(mosaic: np.ndarray) -> None:
     forest = mosaic[_box(11.048, -1.045, 11.068, -1.005)]
     fields = mosaic[_box(10.995, -1.045, 11.008, -1.035)]
@@ -85,6 +87,7 @@ def _detail(rgb: np.ndarray) -> float:
     return float(np.abs(np.diff(lum, axis=0)).mean() + np.abs(np.diff(lum, axis=1)).mean())
 
 
+@pytest.mark.integration
 def test_the_town_is_more_textured_than_the_forest(mosaic: np.ndarray) -> None:
     cx, cy = _pixel(11.010, -0.985)
     town = mosaic[int(cy) - 25 : int(cy) + 25, int(cx) - 25 : int(cx) + 25]
@@ -92,6 +95,7 @@ def test_the_town_is_more_textured_than_the_forest(mosaic: np.ndarray) -> None:
     assert _detail(town) > 1.3 * _detail(forest)
 
 
+@pytest.mark.integration
 def test_the_road_is_a_visible_line(mosaic: np.ndarray) -> None:
     _, row = _pixel(11.0, -1.000)
     row = round(row - 0.5)
@@ -106,6 +110,7 @@ def test_the_road_is_a_visible_line(mosaic: np.ndarray) -> None:
     assert np.abs(on - off).mean() > 6
 
 
+@pytest.mark.integration
 def test_the_river_is_a_dark_line(mosaic: np.ndarray) -> None:
     col, _ = _pixel(11.044, -1.0)
     col = round(col - 0.5)
@@ -119,6 +124,7 @@ def test_the_river_is_a_dark_line(mosaic: np.ndarray) -> None:
     assert on < off - 10
 
 
+@pytest.mark.integration
 def test_the_scenario_town_is_in_the_plan_features(stack: Stack) -> None:
     response = httpx.get(
         f"{stack.base_url}/worlds/scenarioland/features.geojson",
@@ -129,6 +135,7 @@ def test_the_scenario_town_is_in_the_plan_features(stack: Stack) -> None:
     assert "Port Carana" in names
 
 
+@pytest.mark.integration
 def test_the_worlds_definition_is_recorded_beside_its_tiles(stack: Stack, mosaic) -> None:
     record = json.loads((stack.store_root / "scenarioland" / ".world.json").read_text())
     assert record["scenario_sha256"] == load_scenario(SCENARIO).sha256
