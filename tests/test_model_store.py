@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from core.world import World
@@ -115,11 +116,33 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelRegistry,
     return registry, "tiny@0.0.1"
 
 
-def test_training_resumes_from_its_checkpoint(tiny_model, tmp_path: Path) -> None:
+def test_training_resumes_from_its_checkpoint(tiny_model, tmp_path: Path, capsys) -> None:
+    """A longer run in the same work dir continues from the checkpoint (step 3), keeping the
+    first run's losses, instead of starting over."""
     registry, model_id = tiny_model
-    work = registry.get(model_id).path.parents[2] / "run"
-    state_steps = json.loads((work / "final" / "training.json").read_text())["steps"]
-    assert state_steps == 3
+    root = registry.get(model_id).path.parents[2]
+    work = tmp_path / "run"
+    shutil.copytree(root / "run", work)
+    before = torch.load(work / "checkpoint.pt", weights_only=False)
+    assert before["step"] == 3 and len(before["losses"]) == 3
+    config = TrainConfig(
+        data=root / "images",
+        work_dir=work,
+        label_rule=r"^([a-z]+)_",
+        steps=5,
+        batch_size=4,
+        crop=32,
+        levels=2,
+        checkpoint_every=2,
+        widths=(8, 16),
+        sample_steps=2,
+    )
+    final = train(config)
+    assert "resumed from step 3" in capsys.readouterr().out
+    after = torch.load(work / "checkpoint.pt", weights_only=False)
+    assert after["step"] == 5 and after["losses"][:3] == before["losses"]
+    assert len(after["losses"]) == 5
+    assert json.loads((final / "training.json").read_text())["steps"] == 5
 
 
 def test_trained_model_is_loaded_by_the_engine_and_makes_tiles(tiny_model, tmp_path: Path) -> None:
