@@ -19,6 +19,7 @@ from app.fair_use import FairUse
 from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
 from app.middleware import RequestMetricsMiddleware, SecurityHeadersMiddleware
+from app.openapi import install as install_openapi
 from app.queue import JobQueue
 from app.redis_pipe import PipelinedRedis
 from app.routers import export, features, health, layout, tilejson, tiles, viewer, wmts
@@ -116,6 +117,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.state.api_keys = ApiKeys.from_settings(api)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Order matters: the catch-all tile route comes last.

@@ -1,0 +1,91 @@
+"""The OpenAPI document, made to say what the routes really accept and answer.
+
+FastAPI documents a 422 for every route with parameters, but this API answers request
+validation errors with 400 and the JSON error body (app/errors.py); tile coordinates are
+parsed by hand (for precise messages) and so would be documented as free strings. This
+post-processing fixes both and lists the errors each kind of route can give.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "status"],
+    "properties": {
+        "error": {"type": "string", "description": "what was wrong, and what is allowed"},
+        "status": {"type": "integer"},
+    },
+    "additionalProperties": True,
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+_NUMBER = r"^(0|[1-9][0-9]{0,9})$"
+TILE_PARAMETERS = {
+    "z": {"type": "string", "pattern": _NUMBER, "description": "zoom (no sign, no leading 0)"},
+    "x": {"type": "string", "pattern": _NUMBER, "description": "column"},
+    "y_file": {
+        "type": "string",
+        "pattern": r"^(0|[1-9][0-9]{0,9})\.png$",
+        "description": "row, then .png",
+    },
+}
+
+
+def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ERROR_REF}},
+    }
+    if retry_after:
+        response["headers"] = _RETRY_AFTER
+    return response
+
+
+def _tile_responses() -> dict[str, Any]:
+    return {
+        "200": {"description": "the tile", "content": {"image/png": {}}},
+        "304": {"description": "If-None-Match matched the tile's ETag"},
+        "400": _error("malformed coordinates or extension"),
+        "401": _error("a key is required (SYNTHTILES_TILES_REQUIRE_KEY)"),
+        "403": _error("the key is not valid"),
+        "404": _error("unknown world, zoom outside its range, tile outside its extent"),
+        "429": _error("this client's budget of tiles needing generation is spent", True),
+        "500": _error("the tile's job failed for good"),
+        "503": _error("still generating, queue full, or Redis unavailable", True),
+    }
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    for path, operations in doc.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if responses.pop("422", None) is not None:
+                responses["400"] = _error("invalid request: the body says which field and why")
+            is_tile = path.endswith("/{z}/{x}/{y_file}")
+            if is_tile:
+                responses.update(_tile_responses())
+            for parameter in operation.get("parameters", []):
+                if is_tile and parameter["name"] in TILE_PARAMETERS:
+                    parameter["schema"] = TILE_PARAMETERS[parameter["name"]]
+                if parameter["name"] == "world_id" and "404" not in responses:
+                    responses["404"] = _error("unknown world")
+    return doc
+
+
+def install(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
