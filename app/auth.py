@@ -91,7 +91,7 @@ def presented_key(headers: dict[bytes, bytes] | None, query_string: bytes) -> st
     return values[0] if values else None
 
 
-def _request_key(request: Request) -> str | None:
+def request_key(request: Request) -> str | None:
     return presented_key(dict(request.scope["headers"]), request.scope.get("query_string", b""))
 
 
@@ -99,11 +99,11 @@ async def require_key(request: Request) -> None:
     """Route dependency: exports, job status and files, metrics (when keys are set)."""
     keys: ApiKeys | None = request.app.state.api_keys
     if keys is not None:
-        keys.require(_request_key(request))
+        keys.require(request_key(request))
 
 
 async def require_key_for_tiles(request: Request) -> None:
     """Route dependency: tiles and their metadata, when SYNTHTILES_TILES_REQUIRE_KEY is set."""
     keys: ApiKeys | None = request.app.state.api_keys
     if keys is not None and keys.tiles_require_key:
-        keys.require(_request_key(request))
+        keys.require(request_key(request))

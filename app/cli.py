@@ -241,7 +241,7 @@ def _zoom_range(text: str) -> tuple[int, int]:
 
 
 def export(args: argparse.Namespace) -> int:
-    from app.export import plan_export, write_export
+    from app.export import plan_export, store_reader, write_export
     from app.offline import write_offline_viewer
     from app.seeding import Deployment, SeedError, parse_bbox
     from app.settings import ApiSettings
@@ -266,13 +266,7 @@ def export(args: argparse.Namespace) -> int:
         print(f"synthtiles export: {len(failures)} units failed: {failures[:5]}", file=sys.stderr)
         return 1
 
-    def read_png(z: int, x: int, y: int) -> bytes:
-        data = deployment.store.get(world.id, z, x, y)
-        if data is None:
-            raise RuntimeError(f"tile {world.id}/{z}/{x}/{y} vanished from the store")
-        return data
-
-    write_export(plan, read_png, args.output, settings.attribution)
+    write_export(plan, store_reader(deployment.store, world.id), args.output, settings.attribution)
     what = (
         f"{plan.width}x{plan.height} px at z{plan.zoom}, EPSG:3857"
         if plan.format == "cog"

@@ -24,6 +24,7 @@ from app.seeding import SeedError, clip_to_world, tiles_in
 from core.tilepackages import TilesetMetadata, write_mbtiles, write_pmtiles
 from core.world import World
 from worker.png import decode_tile
+from worker.store import TileStore
 from worker.units import UnitKey, unit_of_tile
 
 ORIGIN = 20037508.342789244  # half the Web-Mercator world width, metres
@@ -36,6 +37,18 @@ MEDIA_TYPES = {
 }
 SUFFIXES = {"cog": ".tif", "mbtiles": ".mbtiles", "pmtiles": ".pmtiles"}
 ReadPng = Callable[[int, int, int], bytes]  # (z, x, y) -> the stored tile's PNG bytes
+
+
+def store_reader(store: TileStore, world_id: str) -> ReadPng:
+    """Reads an export's tiles from the store (they were all made before writing starts)."""
+
+    def read(z: int, x: int, y: int) -> bytes:
+        data = store.get(world_id, z, x, y)
+        if data is None:
+            raise RuntimeError(f"tile {world_id}/{z}/{x}/{y} vanished from the store")
+        return data
+
+    return read
 
 
 class ExportTooLarge(SeedError):

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from core.classes import CLASSES
 from model_store.chips import ChipFilter, PairSampler, load_labels, load_sources
 from model_store.conditioning import condition
+from model_store.kinds.sr_residual import INPUTS
 from model_store.network import build_unet, unet_config
 from model_store.sampling import SamplingInputs, sample
 
@@ -196,14 +197,7 @@ def _export(config, unet_conf, ema, step, losses, seconds, sources) -> Path:
                 "residual_scale": config.residual_scale,
                 "levels": config.levels,
                 "steps": config.sample_steps,
-                "inputs": [
-                    "noisy_residual:3",
-                    "parent_up:3",
-                    "known_residual:3",
-                    "mask:1",
-                    f"classes:{len(CLASSES)}",
-                    "scale:1",
-                ],
+                "inputs": INPUTS,
             },
             indent=2,
         )

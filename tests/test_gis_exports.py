@@ -7,7 +7,6 @@ import io
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,7 @@ from rasterio.windows import Window
 from app.seeding import tiles_in
 from tests.stack import Stack, free_port
 from tests.test_serving import CATALOG
-from tests.test_viewers_seed_export import CHROMIUM, CHROMIUM_FLAGS, _cli
+from tests.test_viewers_seed_export import CHROMIUM, CHROMIUM_FLAGS, _cli, wait_for_export
 
 pytestmark = pytest.mark.integration
 ORIGIN = 20037508.342789244
@@ -163,13 +162,7 @@ def test_large_package_export_runs_as_a_job(stack: Stack, tmp_path: Path) -> Non
     assert accepted.status_code == 202, accepted.text
     assert accepted.json()["format"] == "pmtiles" and accepted.json()["tiles"] > 0
     status_url = api + accepted.json()["status_url"]
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        status = httpx.get(status_url, timeout=10).json()
-        assert status["status"] in ("running", "done"), status
-        if status["status"] == "done":
-            break
-        time.sleep(0.5)
+    status = wait_for_export(status_url)
     # The file is kept in the store: the other API process hands it out too.
     file = httpx.get(stack.base_url + status["file_url"], timeout=60)
     assert file.status_code == 200

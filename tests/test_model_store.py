@@ -87,6 +87,22 @@ def test_histogram_ranges_from_chips() -> None:
     assert ranges.valid(tiles).tolist() == [True, False]
 
 
+def _tiny_config(data: Path, work: Path, steps: int) -> TrainConfig:
+    """A few steps of a tiny UNet on tiny images: seconds on a CPU."""
+    return TrainConfig(
+        data=data,
+        work_dir=work,
+        label_rule=r"^([a-z]+)_",
+        steps=steps,
+        batch_size=4,
+        crop=32,
+        levels=2,
+        checkpoint_every=2,
+        widths=(8, 16),
+        sample_steps=2,
+    )
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelRegistry, str]:
     """Train a few steps on tiny synthetic images and add the result to a registry."""
@@ -97,19 +113,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelRegistry,
     for index, cls in enumerate(["forest", "urban", "bare"]):
         pixels = rng.integers(0, 255, (96, 96, 3), np.uint8)
         Image.fromarray(pixels).save(data / f"{cls}_{index}.png")
-    config = TrainConfig(
-        data=data,
-        work_dir=root / "run",
-        label_rule=r"^([a-z]+)_",
-        steps=3,
-        batch_size=4,
-        crop=32,
-        levels=2,
-        checkpoint_every=2,
-        widths=(8, 16),
-        sample_steps=2,
-    )
-    final = train(config)
+    final = train(_tiny_config(data, root / "run", steps=3))
     assert (root / "run" / "samples-000002.png").exists()  # a grid per checkpoint
     registry = ModelRegistry([root / "models"])
     registry.add(final, "tiny@0.0.1", training_data={"folder": str(data)})
@@ -125,19 +129,7 @@ def test_training_resumes_from_its_checkpoint(tiny_model, tmp_path: Path, capsys
     shutil.copytree(root / "run", work)
     before = torch.load(work / "checkpoint.pt", weights_only=False)
     assert before["step"] == 3 and len(before["losses"]) == 3
-    config = TrainConfig(
-        data=root / "images",
-        work_dir=work,
-        label_rule=r"^([a-z]+)_",
-        steps=5,
-        batch_size=4,
-        crop=32,
-        levels=2,
-        checkpoint_every=2,
-        widths=(8, 16),
-        sample_steps=2,
-    )
-    final = train(config)
+    final = train(_tiny_config(root / "images", work, steps=5))
     assert "resumed from step 3" in capsys.readouterr().out
     after = torch.load(work / "checkpoint.pt", weights_only=False)
     assert after["step"] == 5 and after["losses"][:3] == before["losses"]

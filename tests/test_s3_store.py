@@ -4,7 +4,6 @@ racing writers, shared export files, and two full stacks sharing one Redis and o
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from tests.s3_server import S3Server, s3_server
 from tests.stack import Stack
+from tests.test_viewers_seed_export import wait_for_export
 from worker.s3_store import S3TileStore
 from worker.settings import StoreSettings
 from worker.store import FileTileStore, open_store
@@ -137,13 +137,7 @@ def test_two_stacks_share_one_redis_and_one_bucket(s3: S3Server, tmp_path: Path)
         job_api = stacks[0].start_api(SYNTHTILES_EXPORT_DIRECT_MAX_PIXELS="1000")
         job = httpx.post(f"{job_api}/export", json=body, timeout=30)
         assert job.status_code == 202, job.text
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            status = httpx.get(f"{apis[1]}{job.json()['status_url']}", timeout=10).json()
-            if status["status"] == "done":
-                break
-            assert status["status"] == "running", status
-            time.sleep(0.5)
+        status = wait_for_export(f"{apis[1]}{job.json()['status_url']}", timeout_s=120)
         download = httpx.get(f"{apis[1]}{status['file_url']}", timeout=60)
         assert download.status_code == 200
         assert download.content == accepted.content  # the same tiles, the same package

@@ -260,6 +260,18 @@ def test_direct_export_is_a_valid_cog_matching_the_tiles(stack: Stack, tmp_path:
     _check_export_matches_tiles(stack, path, 6)
 
 
+def wait_for_export(status_url: str, timeout_s: float = 240) -> dict:
+    """Polls an export job until it is done (failing on any other state); its last status."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = httpx.get(status_url, timeout=10).json()
+        assert status["status"] in ("running", "done"), status
+        if status["status"] == "done":
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"export job not done within {timeout_s} s: {status}")
+
+
 def test_large_export_runs_as_a_job(stack: Stack, tmp_path: Path) -> None:
     api = stack.start_api(
         SYNTHTILES_EXPORT_DIRECT_MAX_PIXELS="1000", SYNTHTILES_EXPORT_DIR=str(tmp_path / "exports")
@@ -268,13 +280,7 @@ def test_large_export_runs_as_a_job(stack: Stack, tmp_path: Path) -> None:
     accepted = httpx.post(f"{api}/export", json=body, timeout=30)
     assert accepted.status_code == 202, accepted.text
     status_url = api + accepted.json()["status_url"]
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        status = httpx.get(status_url, timeout=10).json()
-        assert status["status"] in ("running", "done"), status
-        if status["status"] == "done":
-            break
-        time.sleep(0.5)
+    status = wait_for_export(status_url)
     assert status["done"] == status["total"] > 0
     file = httpx.get(api + status["file_url"], timeout=60)
     assert file.status_code == 200

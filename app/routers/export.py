@@ -28,6 +28,7 @@ from app.export import (
     ExportFormat,
     ExportTooLarge,
     plan_export,
+    store_reader,
     write_export,
 )
 from app.seeding import SeedError, parse_bbox
@@ -88,18 +89,8 @@ def _plan(state: Services, body: ExportRequest) -> Export:
         raise ApiError(400, str(exc)) from None
 
 
-def _read_png(state: Services, world_id: str):
-    def read(z: int, x: int, y: int) -> bytes:
-        data = state.store.get(world_id, z, x, y)
-        if data is None:
-            raise RuntimeError(f"tile {world_id}/{z}/{x}/{y} vanished from the store")
-        return data
-
-    return read
-
-
 def _write(state: Services, plan: Export, path):
-    return write_export(plan, _read_png(state, plan.world.id), path, state.api.attribution)
+    return write_export(plan, store_reader(state.store, plan.world.id), path, state.api.attribution)
 
 
 @router.post(

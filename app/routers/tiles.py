@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.auth import presented_key, require_key_for_tiles
+from app.auth import request_key, require_key_for_tiles
 from app.errors import ApiError, still_generating
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches, png_response
 from app.services import services
@@ -22,9 +22,7 @@ def client_id(request: Request) -> str | None:
     """Whom fair use counts: a valid API key, else the client's address."""
     keys = request.app.state.api_keys
     if keys is not None:
-        client = keys.client_of(
-            presented_key(dict(request.scope["headers"]), request.scope.get("query_string", b""))
-        )
+        client = keys.client_of(request_key(request))
         if client is not None:
             return client
     return f"ip:{request.client.host}" if request.client else None
