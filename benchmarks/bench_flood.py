@@ -17,6 +17,7 @@ import asyncio
 import collections
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,6 +146,7 @@ def main() -> int:
             serve.wait(timeout=60)
         except subprocess.TimeoutExpired:
             serve.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
