@@ -18,7 +18,7 @@ from fastapi import Request
 
 from app import metrics
 from app.errors import ApiError
-from app.settings import ApiSettings
+from core.settings import ApiSettings
 
 
 def key_hash(key: str) -> str:

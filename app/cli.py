@@ -7,6 +7,7 @@ prometheus_client is first imported by any process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shutil
@@ -18,7 +19,10 @@ import threading
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from app.process_guard import die_with_parent
+from core.config import Config, ConfigError
 
 log = logging.getLogger("synthtiles")
 
@@ -27,6 +31,15 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def load_config(command: str) -> Config | None:
+    """This process's settings, checked; None (after saying why) when they are invalid."""
+    try:
+        return Config.from_env()
+    except (ConfigError, ValidationError) as exc:
+        print(f"synthtiles {command}: invalid settings: {exc}", file=sys.stderr)
+        return None
 
 
 def worker_devices(device: str, count: int) -> list[str]:
@@ -82,8 +95,9 @@ class EmbeddedWorkers:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from worker.settings import RedisSettings, WorkerSettings
-
+    config = load_config("serve")
+    if config is None:
+        return 2
     embedded_redis = None
     serve_info = None
     metrics_dir = None
@@ -101,20 +115,19 @@ def serve(args: argparse.Namespace) -> int:
         if not os.environ.get("SYNTHTILES_REDIS_URL"):
             from app.embedded_redis import EmbeddedRedis
 
-            embedded_redis = EmbeddedRedis(RedisSettings().embedded_maxmemory)
+            embedded_redis = EmbeddedRedis(config.redis.embedded_maxmemory)
             os.environ["SYNTHTILES_REDIS_URL"] = embedded_redis.start()
             log.info("started a private Redis at %s", os.environ["SYNTHTILES_REDIS_URL"])
             from app.seeding import write_serve_info
-            from worker.settings import StoreSettings
 
             serve_info = write_serve_info(
-                StoreSettings().store_root, os.environ["SYNTHTILES_REDIS_URL"]
+                config.store.store_root, os.environ["SYNTHTILES_REDIS_URL"]
             )
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             metrics_dir = tempfile.mkdtemp(prefix="synthtiles-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         if args.embedded_workers > 0:
-            workers = EmbeddedWorkers(args.embedded_workers, WorkerSettings().device)
+            workers = EmbeddedWorkers(args.embedded_workers, config.worker.device)
             workers.start()
 
         import uvicorn
@@ -150,42 +163,25 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    import redis
-
-    from core.world import WorldCatalog
-    from worker.runner import Worker
-    from worker.settings import (
-        QueueSettings,
-        RedisSettings,
-        WorkerSettings,
-        WorldSettings,
-    )
-    from worker.store import open_store
-
-    redis_settings = RedisSettings()
-    if not redis_settings.redis_url:
+    config = load_config("worker")
+    if config is None:
+        return 2
+    if not config.redis.redis_url:
         print(
             "synthtiles worker: set SYNTHTILES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)",
             file=sys.stderr,
         )
         return 2
-    settings = WorkerSettings()
     if args.device:
-        settings = settings.model_copy(update={"device": args.device})
-    if settings.metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        device = config.worker.model_copy(update={"device": args.device})
+        config = dataclasses.replace(config, worker=device)
+    if config.worker.metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import start_http_server
 
-        start_http_server(settings.metrics_port)
-    world_settings = WorldSettings()
-    runner = Worker(
-        redis.from_url(redis_settings.redis_url),
-        WorldCatalog.load(world_settings.worlds_file, world_settings.default_world),
-        open_store(),
-        redis_settings=redis_settings,
-        queue_settings=QueueSettings(),
-        settings=settings,
-        worker_id=args.id,
-    )
+        start_http_server(config.worker.metrics_port)
+    from worker.runner import Worker  # after PROMETHEUS_MULTIPROC_DIR is settled
+
+    runner = Worker.from_config(config, worker_id=args.id)
     runner.install_signal_handlers()
     runner.run()
     return 0
@@ -195,10 +191,13 @@ def seed(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from app.seeding import Deployment, SeedError, parse_bbox, parse_zooms, tiles_in, units_for
-    from worker.units import unit_of_tile
+    from core.units import unit_of_tile
 
+    config = load_config("seed")
+    if config is None:
+        return 2
     try:
-        deployment = Deployment.connect()
+        deployment = Deployment.connect(config)
         world = deployment.world(args.world)
         bbox = parse_bbox(args.bbox)
         zooms = parse_zooms(args.zoom, world)
@@ -244,16 +243,18 @@ def export(args: argparse.Namespace) -> int:
     from app.export import plan_export, store_reader, write_export
     from app.offline import write_offline_viewer
     from app.seeding import Deployment, SeedError, parse_bbox
-    from app.settings import ApiSettings
-    from worker.protocol import Priority
+    from core.protocol import Priority
 
     if args.with_viewer and args.format != "pmtiles":
         print("synthtiles export: --with-viewer needs --format pmtiles", file=sys.stderr)
         return 2
-    settings = ApiSettings()
+    config = load_config("export")
+    if config is None:
+        return 2
+    settings = config.api
     try:
         minzoom, maxzoom = _zoom_range(args.zoom)
-        deployment = Deployment.connect()
+        deployment = Deployment.connect(config)
         world = deployment.world(args.world)
         plan = plan_export(
             world, parse_bbox(args.bbox), args.format, minzoom, maxzoom, settings.export_max_pixels
@@ -334,9 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export_cmd.set_defaults(handler=export)
 
-    from model_store.cli import add_commands
+    from model_store.cli import add_commands as add_model_commands
+    from worker.cli import add_commands as add_eval_commands
 
-    add_commands(commands)
+    add_model_commands(commands)
+    add_eval_commands(commands)
     return parser
 
 

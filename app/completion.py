@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import redis.asyncio as aioredis
 
-from worker.protocol import parse_done_message
+from core.protocol import parse_done_message
 
 log = logging.getLogger("synthtiles.completion")
 

@@ -21,11 +21,11 @@ import mercantile
 import numpy as np
 
 from app.seeding import SeedError, clip_to_world, tiles_in
+from core.png import decode_tile
+from core.store import TileStore
 from core.tilepackages import TilesetMetadata, write_mbtiles, write_pmtiles
+from core.units import UnitKey, unit_of_tile
 from core.world import World
-from worker.png import decode_tile
-from worker.store import TileStore
-from worker.units import UnitKey, unit_of_tile
 
 ORIGIN = 20037508.342789244  # half the Web-Mercator world width, metres
 ExportFormat = Literal["cog", "mbtiles", "pmtiles"]

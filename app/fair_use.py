@@ -16,8 +16,8 @@ import time
 import redis.asyncio as aioredis
 
 from app import metrics
-from worker.protocol import Keys, Priority
-from worker.units import UnitKey
+from core.protocol import Keys, Priority
+from core.units import UnitKey
 
 
 class Refused(Exception):

@@ -20,7 +20,7 @@ from app import metrics
 from app.auth import presented_key
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches
 from app.middleware import NOSNIFF
-from worker.protocol import etag_of
+from core.protocol import etag_of
 
 # Same rule as app.validation: no sign, no leading zeros. Anything else goes the slow way.
 _NUMBER = r"(0|[1-9][0-9]{0,9})"

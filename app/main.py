@@ -7,7 +7,6 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -25,13 +24,10 @@ from app.redis_pipe import PipelinedRedis
 from app.routers import export, features, health, layout, tilejson, tiles, viewer, wmts
 from app.routers.viewer import STATIC_DIR
 from app.services import EXPOSED_HEADERS, Services
-from app.settings import ApiSettings
 from app.tile_service import TileService
-from core.world import WorldCatalog
-from worker.plans import warm_plan
-from worker.protocol import Keys
-from worker.settings import QueueSettings, RedisSettings, WorldSettings
-from worker.store import check_world_records, open_store
+from core.config import Config
+from core.plans import warm_plan
+from core.store import check_world_records
 
 log = logging.getLogger("synthtiles.api")
 
@@ -43,32 +39,21 @@ def _pipelined(url: str) -> PipelinedRedis | None:
         return None
 
 
-def create_app(
-    api_settings: ApiSettings | None = None,
-    redis_settings: RedisSettings | None = None,
-) -> FastAPI:
-    api = api_settings or ApiSettings()
-    redis_conf = redis_settings or RedisSettings()
-    if not redis_conf.redis_url:
-        raise RuntimeError(
-            "SYNTHTILES_REDIS_URL is not set; use `synthtiles serve`, which starts a private Redis"
-        )
-    queue_conf = QueueSettings()
-    world_conf = WorldSettings()
-    catalog = WorldCatalog.load(world_conf.worlds_file, world_conf.default_world)
-    store = open_store()
+def create_app(config: Config | None = None) -> FastAPI:
+    """The API; its settings and shared objects come from ``config`` (default: the
+    environment, which is how uvicorn's factory and `serve`'s API processes call it)."""
+    config = config or Config.from_env()
+    api = config.api
+    redis_url = config.redis_url  # fails here, with a clear message, when unset
+    catalog = config.catalog
+    store = config.tile_store
     check_world_records(store, catalog)  # a world changed after publishing: refuse to start
-    keys = Keys(redis_conf.redis_prefix)
+    keys = config.keys
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # A pool that waits (bounded) for a free connection rather than failing at once.
-        client = aioredis.Redis(
-            connection_pool=aioredis.BlockingConnectionPool.from_url(
-                redis_conf.redis_url, max_connections=256, timeout=5
-            )
-        )
-        queue = JobQueue(client, keys, queue_conf.job_ttl_s)
+        client = config.async_redis_client()
+        queue = JobQueue(client, keys, config.queue.job_ttl_s)
         await queue.ensure_groups()
         hub = CompletionHub(client, keys.done_channel)
         await hub.start()
@@ -83,15 +68,22 @@ def create_app(
         ).start()
         memory = TileMemoryCache(api.memory_cache_mb * 2**20)
         tile_service = TileService(
-            client, store, keys, queue, hub, memory, redis_conf.cache_ttl_s, api.tile_wait_timeout_s
+            client,
+            store,
+            keys,
+            queue,
+            hub,
+            memory,
+            config.redis.cache_ttl_s,
+            api.tile_wait_timeout_s,
         )
         tile_service.fair_use = FairUse(
             client, keys, api.max_queued_jobs, api.cold_rate_per_minute, api.retry_after_s
         )
         app.state.services = Services(
             api=api,
-            redis_settings=redis_conf,
-            queue_settings=queue_conf,
+            redis_settings=config.redis,
+            queue_settings=config.queue,
             catalog=catalog,
             store=store,
             redis=client,
@@ -100,7 +92,7 @@ def create_app(
             hub=hub,
             tiles=tile_service,
             memory=memory,
-            redis_pipe=_pipelined(redis_conf.redis_url),
+            redis_pipe=_pipelined(redis_url),
         )
         try:
             yield

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +18,12 @@ from pathlib import Path
 import mercantile
 import redis
 
+from core.config import Config
+from core.protocol import Keys, Priority, QueueProtocol, parse_done_message
+from core.store import TileStore
+from core.units import UnitKey, unit_of_tile
 from core.world import World, WorldCatalog
 from worker.producer import unit_complete
-from worker.protocol import Keys, Priority, job_fields, parse_done_message
-from worker.settings import QueueSettings, RedisSettings, StoreSettings, WorldSettings
-from worker.store import TileStore, open_store
-from worker.units import UnitKey, unit_of_tile
 
 SERVE_INFO = ".synthtiles-serve.json"
 
@@ -99,27 +100,28 @@ class Deployment:
     """A running deployment's Redis, store and worlds, as the CLI sees them."""
 
     redis: redis.Redis
-    keys: Keys
     store: TileStore
     catalog: WorldCatalog
-    queue: QueueSettings
+    protocol: QueueProtocol
+
+    @property
+    def keys(self) -> Keys:
+        return self.protocol.keys
 
     @classmethod
-    def connect(cls) -> Deployment:
-        store_root = StoreSettings().store_root
-        url = RedisSettings().redis_url or _url_from_serve_info(store_root)
+    def connect(cls, config: Config) -> Deployment:
+        url = config.redis.redis_url or _url_from_serve_info(config.store.store_root)
         if not url:
             raise SeedError(
                 "no deployment to talk to: start `synthtiles serve` with the same "
                 "SYNTHTILES_STORE_ROOT, or set SYNTHTILES_REDIS_URL"
             )
-        world_settings = WorldSettings()
+        client = config.redis_client(url)
         return cls(
-            redis.from_url(url),
-            Keys(RedisSettings().redis_prefix),
-            open_store(),
-            WorldCatalog.load(world_settings.worlds_file, world_settings.default_world),
-            QueueSettings(),
+            client,
+            config.tile_store,
+            config.catalog,
+            QueueProtocol(client, config.keys, config.queue.job_ttl_s),
         )
 
     def world(self, world_id: str | None) -> World:
@@ -132,8 +134,7 @@ class Deployment:
         return unit_complete(self.store, world, unit)
 
     def submit(self, unit: UnitKey, priority: Priority) -> None:
-        if self.redis.set(self.keys.job(unit), priority.value, nx=True, ex=self.queue.job_ttl_s):
-            self.redis.xadd(self.keys.stream(priority), job_fields(unit))
+        self.protocol.submit(unit, priority)
 
     def generate(
         self,
@@ -145,7 +146,7 @@ class Deployment:
         timeout_s: float = 3600,
     ) -> tuple[int, int, list[str]]:
         """Queue ``units`` (a window at a time) and wait for all; (made, skipped, failures)."""
-        pending = list(dict.fromkeys(units))
+        pending = deque(dict.fromkeys(units))
         waiting: dict[str, UnitKey] = {}
         made = skipped = 0
         failures: list[str] = []
@@ -156,7 +157,7 @@ class Deployment:
         try:
             while pending or waiting:
                 while pending and len(waiting) < window:
-                    unit = pending.pop(0)
+                    unit = pending.popleft()
                     if self.unit_exists(world, unit):
                         skipped += 1
                         if on_done:

@@ -11,12 +11,11 @@ from app.completion import CompletionHub
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from app.redis_pipe import PipelinedRedis
-from app.settings import ApiSettings
 from app.tile_service import TileService
+from core.protocol import Keys
+from core.settings import ApiSettings, QueueSettings, RedisSettings
+from core.store import TileStore
 from core.world import WorldCatalog
-from worker.protocol import Keys
-from worker.settings import QueueSettings, RedisSettings
-from worker.store import TileStore
 
 EXPOSED_HEADERS = ["ETag", "X-Synthtiles-Source", "X-Synthtiles-Pending", "Retry-After"]
 _EXPOSE = (b"access-control-expose-headers", ", ".join(EXPOSED_HEADERS).encode())

@@ -19,13 +19,13 @@ from app.completion import CompletionHub
 from app.fair_use import FairUse
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
+from core.png import encode_plain
+from core.protocol import Keys, Priority, etag_of
+from core.store import TileStore
+from core.units import UnitKey, unit_of_tile
 from core.world import World
 from worker.layout import layout_preview
-from worker.png import encode_plain
 from worker.producer import unit_complete
-from worker.protocol import Keys, Priority, etag_of
-from worker.store import TileStore
-from worker.units import UnitKey, unit_of_tile
 
 # While waiting, look at the cache this often in case a notification was missed
 # (e.g. the pub/sub connection dropped for a moment).

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import torch
 
+from core.settings import WorkerSettings, WorldSettings
+from core.store import FileTileStore
+from core.units import UnitKey
 from core.world import WorldCatalog
 from worker.generators import load_generator
 from worker.mosaics import random_places, region_at
 from worker.producer import UnitProducer
-from worker.settings import WorkerSettings, WorldSettings
-from worker.store import FileTileStore
-from worker.units import UnitKey
 
 
 def single_unit_times(world, settings: WorkerSettings, count: int) -> list[float]:

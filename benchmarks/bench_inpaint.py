@@ -25,15 +25,15 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.settings import WorkerSettings
+from core.store import FileTileStore
+from core.units import UnitKey
 from core.world import World
 from model_store.registry import ModelRegistry
 from tests.tiny_inpaint import TINY_CONFIG, build_tiny_inpaint_pipeline
 from worker.evaluation import Region, read_mosaic, seam_ratio
 from worker.generators import load_generator
 from worker.producer import UnitProducer
-from worker.settings import WorkerSettings
-from worker.store import FileTileStore
-from worker.units import UnitKey
 
 
 def block(generator, model: str, margin: int, store: Path) -> tuple[float, float]:

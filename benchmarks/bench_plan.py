@@ -21,7 +21,7 @@ BUILD = """
 import json, resource, sys, time
 from core.world import WorldCatalog
 from core.plan.plan import WorldPlan
-from worker.plans import plan_spec
+from core.plans import plan_spec
 world = WorldCatalog.load(None).get(sys.argv[1])
 started = time.perf_counter()
 chunks = WorldPlan(plan_spec(world), cache_dir=None).build_all()
@@ -50,10 +50,10 @@ def main() -> int:
     )
 
     from core.plan.raster import rasterize
+    from core.plans import world_plan
     from core.world import WorldCatalog
     from model_store.registry import ModelRegistry
     from worker.mosaics import random_places, region_at
-    from worker.plans import world_plan
     from worker.prior_drawing import PriorDrawing
 
     world = WorldCatalog.load(None).get(args.world)

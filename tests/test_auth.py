@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from app.auth import ApiKeys, presented_key
-from app.settings import ApiSettings
+from core.settings import ApiSettings
 from tests.stack import Stack
 
 EXPORT = {"world": "testland", "bbox": [-10, -8, 0, 0], "zoom": 4}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.units import UnitKey
 from model_store.registry import ModelRegistry, load_model
 from worker.batching import fixed_slot_batches
 from worker.engine import UnitRequest
 from worker.generators.diffusion import DiffusionGenerator
-from worker.units import UnitKey
 
 
 def test_every_batch_has_the_size_and_every_item_its_slot() -> None:

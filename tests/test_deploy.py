@@ -13,8 +13,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from worker.protocol import CONSUMER_GROUP, Keys, Priority
-from worker.settings import RedisSettings
+from core.protocol import CONSUMER_GROUP, Keys, Priority
+from core.settings import RedisSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "k8s" / "base"

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 
+from core.units import UnitKey, unit_seed, unit_tiles
 from core.world import World
 from worker.engine import (
     build_request,
@@ -17,7 +18,6 @@ from worker.engine import (
     plan,
 )
 from worker.generators.procedural import ProceduralGenerator
-from worker.units import UnitKey, unit_seed, unit_tiles
 
 WORLD = World(
     id="w",

@@ -12,9 +12,9 @@ from starlette.datastructures import State
 from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
 from app.redis_pipe import PipelinedRedis
+from core.protocol import Keys
 from tests.stack import redis_url
 from tests.test_serving import CATALOG
-from worker.protocol import Keys
 
 pytestmark = pytest.mark.integration  # talks to the real Redis
 

@@ -16,6 +16,9 @@ import pytest
 
 from app.cli import main
 from core.classes import CLASS_INDEX
+from core.settings import WorkerSettings
+from core.store import FileTileStore
+from core.units import UnitKey
 from core.world import World
 from model_store.errors import ModelError, ModelIntegrityError
 from model_store.registry import BUNDLED_ROOT, ModelRegistry, load_model
@@ -26,9 +29,6 @@ from worker.evaluation import Region, read_mosaic, seam_ratio
 from worker.generators import load_generator
 from worker.generators.inpaint import InpaintGenerator, ground_resolution
 from worker.producer import UnitProducer
-from worker.settings import WorkerSettings
-from worker.store import FileTileStore
-from worker.units import UnitKey
 
 MODEL = "tiny-inpaint@0.1.0"
 CONTROL_MODEL = "tiny-inpaint-controlnet@0.1.0"

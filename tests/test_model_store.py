@@ -11,16 +11,16 @@ import pytest
 import torch
 from PIL import Image
 
+from core.png import decode_tile
+from core.store import FileTileStore
+from core.units import UnitKey
 from core.world import World
 from model_store.chips import ChipFilter, cut_chips, load_labels
 from model_store.evaluation import HistogramRanges, fid, kid
 from model_store.registry import ModelIntegrityError, ModelRegistry, load_model
 from model_store.training import TrainConfig, train
 from worker.generators.diffusion import DiffusionGenerator
-from worker.png import decode_tile
 from worker.producer import UnitProducer
-from worker.store import FileTileStore
-from worker.units import UnitKey
 
 
 def _chip_with(black: int, white: int, size: int = 64) -> np.ndarray:

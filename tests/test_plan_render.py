@@ -8,9 +8,9 @@ import pytest
 
 from core.classes import CLASS_INDEX
 from core.plan.raster import rasterize
+from core.plans import world_plan
 from model_store.registry import ModelRegistry
 from tests.test_world_plan import WORLD, _centre_pixel
-from worker.plans import world_plan
 from worker.prior_drawing import PriorDrawing
 
 

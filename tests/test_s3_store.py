@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.s3_store import S3TileStore
+from core.settings import StoreSettings
+from core.store import FileTileStore, open_store
 from tests.s3_server import S3Server, s3_server
 from tests.stack import Stack
 from tests.test_viewers_seed_export import wait_for_export
-from worker.s3_store import S3TileStore
-from worker.settings import StoreSettings
-from worker.store import FileTileStore, open_store
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 
 from core.plan.scenario import ScenarioError, load_scenario
+from core.store import FileTileStore, WorldChanged, check_world_records, world_record
 from core.world import World, WorldCatalog
 from tests.stack import ROOT, WORLDS_FILE, Stack
-from worker.store import FileTileStore, WorldChanged, check_world_records, world_record
 
 SCENARIO = Path(__file__).parent / "data" / "scenario.geojson"
 ZOOM, X0, Y0 = 13, 4346, 4118  # a 2x2 block of tiles holding the scenario's features

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from core.classes import CLASS_COLOURS
+from core.protocol import etag_of
 from core.world import WorldCatalog
 from tests.stack import WORLDS_FILE, Stack, metric_value
-from worker.protocol import etag_of
 
 pytestmark = pytest.mark.integration
 

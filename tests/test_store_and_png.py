@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from core.png import decode_tile, encode_tile
+from core.store import FileTileStore
 from core.world import DEFAULT_WORLD
-from worker.png import decode_tile, encode_tile
-from worker.store import FileTileStore
 
 
 def test_store_writes_once_and_never_overwrites(tmp_path: Path) -> None:

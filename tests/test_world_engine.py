@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.settings import WorkerSettings
 from core.world import World
 from worker.evaluation import (
     Region,
@@ -16,7 +17,6 @@ from worker.evaluation import (
     seam_ratio,
 )
 from worker.layout import class_map
-from worker.settings import WorkerSettings
 
 WORLD = World(
     id="w",

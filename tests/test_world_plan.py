@@ -18,9 +18,9 @@ from core.plan import hydrology
 from core.plan.grid import CELLS
 from core.plan.plan import PlanChunk, WorldPlan, build_chunk
 from core.plan.raster import M_PER_CELL, rasterize
+from core.plans import plan_spec
 from core.world import World
 from worker.plan_render import field_parcels
-from worker.plans import plan_spec
 
 # A small island (about 165 km across) so a plan builds in a second or two.
 WORLD = World(
@@ -75,7 +75,7 @@ sys.path.insert(0, {str(Path(__file__).parent)!r})
 from test_world_plan import WORLD, _centre_pixel
 from core.plan.plan import WorldPlan
 from core.plan.raster import rasterize
-from worker.plans import plan_spec
+from core.plans import plan_spec
 plan = WorldPlan(plan_spec(WORLD), Path({cache!r}))
 left, top = _centre_pixel(12)
 r = rasterize(plan, 12, left, top, 256, 256)

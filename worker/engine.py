@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.plan.raster import PlanRaster, rasterize
+from core.plans import world_plan
+from core.units import UnitKey, unit_seed, unit_tiles, units_per_side
 from core.world import World
 from worker.layout import class_map, layout_preview
-from worker.plans import world_plan
-from worker.units import UnitKey, unit_seed, unit_tiles, units_per_side
 
 EDGES = ((-1, 0), (1, 0), (0, -1), (0, 1))
 CORNERS = ((-1, -1), (1, -1), (-1, 1), (1, 1))

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from core.png import decode_tile
+from core.settings import WorkerSettings
+from core.store import FileTileStore
+from core.units import UnitKey, unit_of_tile
 from core.world import World
 from worker.engine import plan
 from worker.generators import load_generator
 from worker.generators.base import Generator
-from worker.png import decode_tile
 from worker.producer import UnitProducer
-from worker.settings import WorkerSettings
-from worker.store import FileTileStore
-from worker.units import UnitKey, unit_of_tile
 
 ORDERS = ("row-major", "random", "reverse")
 

@@ -88,7 +88,7 @@ def layout_debug_image(world: World, z: int, x: int, y: int) -> np.ndarray:
 def layout_preview(world: World, z: int, px: int, py: int, width: int, height: int) -> np.ndarray:
     """The world's layout drawn without a model: the min-zoom parent of generators that
     draw no prior, and the viewers' placeholder. Plan worlds show their plan."""
-    from worker.plans import world_plan
+    from core.plans import world_plan
 
     plan = world_plan(world)
     if plan is None:
@@ -102,7 +102,7 @@ def layout_preview(world: World, z: int, px: int, py: int, width: int, height: i
 def layout_tile(world: World, z: int, x: int, y: int) -> np.ndarray:
     """The debug layer at /worlds/{world}/layout/{z}/{x}/{y}.png: class colours, and for
     plan worlds also rivers, roads and hillshade."""
-    from worker.plans import world_plan
+    from core.plans import world_plan
 
     plan = world_plan(world)
     if plan is None:

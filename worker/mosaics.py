@@ -12,16 +12,19 @@ import numpy as np
 from PIL import Image
 
 from core.classes import CLASS_INDEX
+from core.plan.raster import rasterize
+from core.plans import world_plan
+from core.settings import WorkerSettings
 from core.world import World
+from model_store.registry import ModelRegistry
 from worker.evaluation import Region, generate_region, read_mosaic, seam_ratio
-from worker.settings import WorkerSettings
+from worker.layout import class_map
+from worker.prior_drawing import PriorDrawing
 
 
 def random_places(world: World, count: int, seed: int = 0) -> list[tuple[float, float]]:
     """(lon, lat) of ``count`` random places in the world; for a plan world only places on
     land (an island world is mostly sea), chosen before looking at anything else."""
-    from core.plan.raster import rasterize
-    from worker.plans import world_plan
 
     rng = np.random.default_rng(seed)
     west, south, east, north = world.extent
@@ -60,16 +63,11 @@ def region_at(world: World, lon: float, lat: float, zoom: int, size: int) -> Reg
 def prior_alone(world: World, region: Region, settings: WorkerSettings) -> np.ndarray | None:
     """The region drawn by the world model's texture prior alone (the diffusion model's
     starting point), or None for a model without a prior."""
-    from model_store.registry import ModelRegistry
-    from worker.layout import class_map
-    from worker.plans import world_plan
-    from worker.prior_drawing import PriorDrawing
 
     entry = ModelRegistry.from_settings(settings.models_dir).verify(world.model)
     prior = PriorDrawing.from_conditioning(entry.path, entry.id, entry.conditioning)
     if prior is None:
         return None
-    from core.plan.raster import rasterize
 
     size = world.tile_size
     left, top = region.x0 * size, region.y0 * size

@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from core.png import decode_tile, encode_tile
+from core.store import TileStore, world_record
+from core.units import UnitKey, unit_tiles
 from core.world import World
 from worker.engine import build_request, finish_canvas, plan
 from worker.generators.base import Generator
-from worker.png import decode_tile, encode_tile
-from worker.store import TileStore, world_record
-from worker.units import UnitKey, unit_tiles
 
 StoredTile = tuple[int, int, int, bytes]  # z, x, y, png
 

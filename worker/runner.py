@@ -25,24 +25,25 @@ from dataclasses import dataclass, field
 
 import redis
 
-from core.world import World, WorldCatalog
-from worker import metrics
-from worker.generators import Generator, load_generator
-from worker.plans import warm_plan
-from worker.producer import UnitProducer
-from worker.protocol import (
+from core.config import Config
+from core.plans import warm_plan
+from core.protocol import (
     CONSUMER_GROUP,
     PRIORITY_ORDER,
     Job,
     Keys,
-    Priority,
+    QueueProtocol,
     done_message,
     etag_of,
     job_fields,
 )
-from worker.settings import QueueSettings, RedisSettings, WorkerSettings
-from worker.store import TileStore, check_world_records
-from worker.units import UnitKey
+from core.settings import QueueSettings, RedisSettings, WorkerSettings
+from core.store import TileStore, check_world_records
+from core.units import UnitKey
+from core.world import World, WorldCatalog
+from worker import metrics
+from worker.generators import Generator, load_generator
+from worker.producer import UnitProducer
 
 log = logging.getLogger("synthtiles.worker")
 
@@ -69,15 +70,6 @@ class _InFlight:
     entries: dict[str, set[str]] = field(default_factory=dict)  # stream -> entry ids
 
 
-def ensure_groups(client: redis.Redis, keys: Keys) -> None:
-    for priority in Priority:
-        try:
-            client.xgroup_create(keys.stream(priority), CONSUMER_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-
 def _stream_vanished(exc: redis.ResponseError) -> bool:
     """The stream or its group is gone (e.g. FLUSHALL): recreate them rather than fail."""
     return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
@@ -89,18 +81,19 @@ class Worker:
         client: redis.Redis,
         catalog: WorldCatalog,
         store: TileStore,
-        redis_settings: RedisSettings | None = None,
-        queue_settings: QueueSettings | None = None,
-        settings: WorkerSettings | None = None,
+        redis_settings: RedisSettings,
+        queue_settings: QueueSettings,
+        settings: WorkerSettings,
         worker_id: str | None = None,
     ) -> None:
         self.redis = client
         self.catalog = catalog
         self.store = store
-        self.redis_settings = redis_settings or RedisSettings()
-        self.queue = queue_settings or QueueSettings()
-        self.settings = settings or WorkerSettings()
+        self.redis_settings = redis_settings
+        self.queue = queue_settings
+        self.settings = settings
         self.keys = Keys(self.redis_settings.redis_prefix)
+        self.protocol = QueueProtocol(client, self.keys, queue_settings.job_ttl_s)
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()
         self._generators: dict[str, Generator] = {}
@@ -109,6 +102,18 @@ class Worker:
         self._renew = self.redis.register_script(_RENEW_LUA)
         self._last_reclaim = 0.0
         self.producer = UnitProducer(store, self.generator_for)
+
+    @classmethod
+    def from_config(cls, config: Config, worker_id: str | None = None) -> Worker:
+        return cls(
+            config.redis_client(),
+            config.catalog,
+            config.tile_store,
+            config.redis,
+            config.queue,
+            config.worker,
+            worker_id,
+        )
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -121,7 +126,7 @@ class Worker:
 
     def run(self) -> None:
         """Serve jobs until SIGTERM/SIGINT (or ``stop_event``); the current batch is finished."""
-        ensure_groups(self.redis, self.keys)
+        self.protocol.ensure_groups()
         check_world_records(self.store, self.catalog)  # never add to a changed world
         # Load the default world's model and plan before announcing readiness.
         self.generator_for(self.catalog.default)
@@ -193,7 +198,7 @@ class Worker:
         except redis.ResponseError as exc:
             if not _stream_vanished(exc):
                 raise
-            ensure_groups(self.redis, self.keys)  # Redis was flushed: recreate and go on
+            self.protocol.ensure_groups()  # Redis was flushed: recreate and go on
             return []
         jobs = []
         for stream, entries in reply or []:
@@ -258,7 +263,7 @@ class Worker:
             except redis.ResponseError as exc:
                 if not _stream_vanished(exc):
                     raise
-                ensure_groups(self.redis, self.keys)
+                self.protocol.ensure_groups()
                 continue
             for entry_id, fields in reply[1]:
                 if not fields:

@@ -35,8 +35,8 @@ from app.seeding import SeedError, parse_bbox
 from app.services import Services, services
 from app.tile_service import GenerationFailed, GenerationTimeout
 from app.validation import resolve_world
-from worker.protocol import Priority
-from worker.store import iter_stream
+from core.protocol import Priority
+from core.store import iter_stream
 
 router = APIRouter(tags=["export"], dependencies=[Depends(require_key)])
 log = logging.getLogger("synthtiles.export")

@@ -13,8 +13,8 @@ from app.seeding import SeedError, parse_bbox
 from app.services import services
 from app.validation import resolve_world
 from core.plan.features import TooManyFeatures, plan_features
+from core.plans import plan_spec, world_plan
 from core.world import World
-from worker.plans import plan_spec, world_plan
 
 router = APIRouter(tags=["features"], dependencies=[Depends(require_key_for_tiles)])
 

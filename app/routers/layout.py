@@ -10,8 +10,8 @@ from app.auth import require_key_for_tiles
 from app.http_caching import TILE_CACHE_CONTROL, png_response
 from app.services import services
 from app.validation import parse_tile, resolve_world
+from core.png import encode_plain
 from worker.layout import layout_tile
-from worker.png import encode_plain
 
 router = APIRouter(tags=["layout"], dependencies=[Depends(require_key_for_tiles)])
 

@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+from core.settings import WorkerSettings
+from model_store.registry import ModelError, ModelRegistry, load_model
 from worker.generators.base import Generator
-from worker.settings import WorkerSettings
 
 PROCEDURAL = "procedural@0.1.0"
 
@@ -17,8 +18,6 @@ def load_generator(model: str, settings: WorkerSettings) -> Generator:
         from worker.generators.procedural import ProceduralGenerator
 
         return ProceduralGenerator(device=settings.device, delay_s=settings.procedural_delay_s)
-    from model_store.registry import ModelError, ModelRegistry, load_model
-
     registry = ModelRegistry.from_settings(settings.models_dir)
     try:
         kind = registry.get(model).kind.name

@@ -20,8 +20,16 @@ import numpy as np
 from PIL import Image
 
 from core.classes import CLASSES
+from core.plan.raster import rasterize
+from core.plans import world_plan
+from core.settings import WorkerSettings
+from core.world import DEFAULT_WORLD
 from model_store.chips import IMAGE_SUFFIXES, load_labels, read_rgb
 from model_store.evaluation import HistogramRanges, InceptionFeatures, fid, kid
+from model_store.registry import ModelRegistry
+from worker.evaluation import generate_region, read_mosaic
+from worker.layout import class_map
+from worker.mosaics import prior_alone, random_places, region_at
 
 if TYPE_CHECKING:
     from core.world import World
@@ -109,8 +117,6 @@ def _eval_regions(model_id: str, n: int, zoom: int = EVAL_ZOOM) -> tuple[World, 
     """About n tiles at ``zoom`` in blocks at ``EVAL_PLACES`` random places on land of the
     default world (with the model under test), each generated through a cascade two levels
     deep. Places are drawn before anything is looked at, never picked by class."""
-    from core.world import DEFAULT_WORLD
-    from worker.mosaics import random_places, region_at
 
     world = DEFAULT_WORLD.model_copy(
         update={"id": "model-eval", "model": model_id, "min_zoom": zoom - 2, "max_zoom": zoom}
@@ -124,8 +130,6 @@ def prior_only_tiles(
     model_id: str, n: int, models_dir: Path | None, zoom: int = EVAL_ZOOM
 ) -> np.ndarray | None:
     """The ablation: the same tiles drawn by the model's texture prior alone, no sampling."""
-    from worker.mosaics import prior_alone
-    from worker.settings import WorkerSettings
 
     world, regions = _eval_regions(model_id, n, zoom)
     tiles = []
@@ -148,9 +152,6 @@ def _split(mosaic: np.ndarray, region: Region) -> np.ndarray:
 def generate_tiles(
     model_id: str, n: int, models_dir: Path | None, zoom: int = EVAL_ZOOM
 ) -> tuple[np.ndarray, list[str]]:
-    from worker.evaluation import generate_region, read_mosaic
-    from worker.layout import class_map
-    from worker.settings import WorkerSettings
 
     world, regions = _eval_regions(model_id, n, zoom)
     settings = WorkerSettings(models_dir=models_dir)
@@ -178,8 +179,6 @@ def generate_tiles(
 
 
 def _plan_classes(world: World, region: Region) -> np.ndarray | None:
-    from core.plan.raster import rasterize
-    from worker.plans import world_plan
 
     plan = world_plan(world)
     if plan is None:
@@ -257,7 +256,6 @@ def evaluate_zooms(
 
 
 def evaluate_model(args: argparse.Namespace) -> int:
-    from model_store.registry import ModelRegistry
 
     labels = load_labels(args.holdout, args.labels, None) if args.labels else {}
     generated, generated_classes = generate_tiles(args.model, args.n, args.models_dir)

@@ -2,7 +2,7 @@
 
 ``TileStore`` is the interface; ``FileTileStore`` keeps tiles at
 ``{root}/{world}/{z}/{x}/{y}.png`` (the layout nginx or any static server can serve
-directly), ``S3TileStore`` (worker/s3_store.py) the same keys in a bucket. Besides tiles a
+directly), ``S3TileStore`` (core/s3_store.py) the same keys in a bucket. Besides tiles a
 store keeps shared files (finished exports) under names like ``exports/ID.tif``, so any API
 replica can hand them out. ``open_store`` builds the store a deployment's settings name.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlparse
 
-from worker.settings import StoreSettings
+from core.settings import StoreSettings
 
 # Shared file names: a folder and a file name, no way out of the store's own space.
 _FILE_NAME = re.compile(r"^[a-z]+/[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
@@ -215,9 +215,8 @@ class FileTileStore(TileStore):
         self._file_path(name).unlink(missing_ok=True)
 
 
-def open_store(settings: StoreSettings | None = None) -> TileStore:
+def open_store(settings: StoreSettings) -> TileStore:
     """The durable store a deployment's settings name (SYNTHTILES_STORE_URL)."""
-    settings = settings or StoreSettings()
     url = settings.store_url
     if not url:
         return FileTileStore(settings.store_root)
@@ -227,7 +226,7 @@ def open_store(settings: StoreSettings | None = None) -> TileStore:
             raise ValueError(f"store URL {url!r}: a file URL has no host (file:///path)")
         return FileTileStore(Path(parsed.path))
     if parsed.scheme == "s3":
-        from worker.s3_store import S3TileStore
+        from core.s3_store import S3TileStore
 
         if not parsed.netloc:
             raise ValueError(f"store URL {url!r} names no bucket (s3://bucket/prefix)")

@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from worker.store import TileStore, check_file_name
+from core.store import TileStore, check_file_name
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 # 412: the object exists; 409: another conditional write to the key is in flight.

@@ -13,10 +13,18 @@ from pathlib import Path
 from core.plan.grid import lonlat_to_cell
 from core.plan.plan import PlanSpec, WorldPlan
 from core.plan.scenario import Scenario, ScenarioError, load_scenario
+from core.settings import StoreSettings
 from core.world import World
 
 _plans: dict[str, WorldPlan] = {}
 _lock = threading.Lock()
+_cache_dir: Path | None = None  # set by core.config.Config.from_env
+
+
+def use_cache_dir(path: Path) -> None:
+    """Where this process's plans are cached (a process-wide choice, like the plans)."""
+    global _cache_dir
+    _cache_dir = path
 
 
 def plan_spec(world: World) -> PlanSpec | None:
@@ -60,11 +68,7 @@ def world_plan(world: World, cache_dir: Path | None = None) -> WorldPlan | None:
     with _lock:
         plan = _plans.get(spec.key)
         if plan is None:
-            if cache_dir is None:
-                from worker.settings import StoreSettings
-
-                cache_dir = StoreSettings().plan_dir
-            plan = WorldPlan(spec, cache_dir)
+            plan = WorldPlan(spec, cache_dir or _cache_dir or StoreSettings().plan_dir)
             _plans[spec.key] = plan
         return plan
 

@@ -1,0 +1,178 @@
+"""The Redis protocol between the API and the workers: key names, job fields, notifications.
+
+Redis is the cache, the queue, the locks and the notification bus (DESIGN §2):
+
+- ``{p}:tile:{world}:{model}:{z}:{x}:{y}``  hash {png, etag}: the tile cache (expiring keys).
+- ``{p}:jobs:interactive`` / ``{p}:jobs:seeding``  streams, consumer group ``workers``.
+- ``{p}:jobs:dead``  stream of jobs that failed ``max_attempts`` times.
+- ``{p}:job:{unit}``  "a job for this unit is queued" marker (SET NX EX), value = priority.
+- ``{p}:lease:{unit}``  "a worker is generating this unit now" lease (SET NX PX).
+- ``{p}:done``  pub/sub channel; one JSON message per finished or failed unit.
+- ``{p}:worker:{id}``  liveness key of each worker (expires unless renewed).
+- ``{p}:generations:{world}``  hash unit -> times generated (only with record_generations).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from core.units import UnitKey
+
+CONSUMER_GROUP = "workers"
+
+
+class Priority(StrEnum):
+    INTERACTIVE = "interactive"
+    SEEDING = "seeding"
+
+
+# Workers read streams in this order: interactive requests always go first.
+PRIORITY_ORDER = (Priority.INTERACTIVE, Priority.SEEDING)
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    def tile(self, world: str, model: str, z: int, x: int, y: int) -> str:
+        return f"{self.prefix}:tile:{world}:{model}:{z}:{x}:{y}"
+
+    def stream(self, priority: Priority) -> str:
+        return f"{self.prefix}:jobs:{priority.value}"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}:jobs:dead"
+
+    def job(self, unit: UnitKey) -> str:
+        return f"{self.prefix}:job:{unit}"
+
+    def lease(self, unit: UnitKey) -> str:
+        return f"{self.prefix}:lease:{unit}"
+
+    @property
+    def done_channel(self) -> str:
+        return f"{self.prefix}:done"
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.prefix}:worker:{worker_id}"
+
+    @property
+    def worker_pattern(self) -> str:
+        return f"{self.prefix}:worker:*"
+
+    def generations(self, world: str) -> str:
+        return f"{self.prefix}:generations:{world}"
+
+
+def job_fields(unit: UnitKey, attempt: int = 0) -> dict[str, str]:
+    return {"unit": str(unit), "attempt": str(attempt)}
+
+
+# Queue a job for a unit unless one is queued already, in one atomic step. A request at
+# interactive priority for a unit queued only for seeding queues it again at interactive
+# priority (the worker skips whichever copy comes second). Returns 1 when it queued a job.
+# KEYS: marker, stream of ARGV[1]; ARGV: priority, marker TTL (s), unit.
+SUBMIT_LUA = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('xadd', KEYS[2], '*', 'unit', ARGV[3], 'attempt', '0')
+  return 1
+end
+if ARGV[1] == 'interactive' and redis.call('get', KEYS[1]) == 'seeding' then
+  redis.call('set', KEYS[1], ARGV[1], 'XX', 'KEEPTTL')
+  redis.call('xadd', KEYS[2], '*', 'unit', ARGV[3], 'attempt', '0')
+  return 1
+end
+return 0
+"""
+
+# Create every job stream and its consumer group (idempotent). KEYS: the streams.
+ENSURE_GROUPS_LUA = """
+for _, stream in ipairs(KEYS) do
+  local ok, err = pcall(redis.call, 'xgroup', 'create', stream, ARGV[1], '0', 'MKSTREAM')
+  if not ok and not string.find(tostring(err), 'BUSYGROUP') then return redis.error_reply(err) end
+end
+return #KEYS
+"""
+
+
+# (waiting, taken) per stream, in KEYS order. Finished jobs are deleted, so XLEN counts
+# unfinished ones; a stream without a group yet has nothing taken.
+STATS_LUA = """
+local out = {}
+for _, stream in ipairs(KEYS) do
+  local length = redis.call('xlen', stream)
+  local taken = 0
+  if length > 0 then
+    local ok, pending = pcall(redis.call, 'xpending', stream, ARGV[1])
+    if ok then taken = pending[1] end
+  end
+  table.insert(out, math.max(0, length - taken))
+  table.insert(out, taken)
+end
+return out
+"""
+
+
+class QueueProtocol:
+    """The job queue's operations as Lua scripts, on a sync or an asyncio Redis client alike:
+    each call returns what the client's commands return (a value, or an awaitable), as
+    redis-py's own commands do. The API, seeding, exports and workers all submit here."""
+
+    def __init__(self, client: Any, keys: Keys, job_ttl_s: int) -> None:
+        self.keys = keys
+        self.job_ttl_s = job_ttl_s
+        self._submit = client.register_script(SUBMIT_LUA)
+        self._ensure_groups = client.register_script(ENSURE_GROUPS_LUA)
+        self._stats = client.register_script(STATS_LUA)
+        self._streams = [keys.stream(p) for p in PRIORITY_ORDER]
+
+    def submit(self, unit: UnitKey, priority: Priority = Priority.INTERACTIVE) -> Any:
+        """1 when this call queued a job for ``unit``, 0 when one was queued already."""
+        return self._submit(
+            keys=[self.keys.job(unit), self.keys.stream(priority)],
+            args=[priority.value, str(self.job_ttl_s), str(unit)],
+        )
+
+    def ensure_groups(self) -> Any:
+        return self._ensure_groups(keys=self._streams, args=[CONSUMER_GROUP])
+
+    def stats(self) -> Any:
+        """Raw figures; ``parse_stats`` turns them into (waiting, in progress) per priority."""
+        return self._stats(keys=self._streams, args=[CONSUMER_GROUP])
+
+
+def parse_stats(raw: list[int]) -> tuple[dict[str, int], dict[str, int]]:
+    waiting = {p.value: int(raw[2 * i]) for i, p in enumerate(PRIORITY_ORDER)}
+    in_progress = {p.value: int(raw[2 * i + 1]) for i, p in enumerate(PRIORITY_ORDER)}
+    return waiting, in_progress
+
+
+@dataclass(frozen=True)
+class Job:
+    stream: str
+    entry_id: str
+    unit: UnitKey
+    attempt: int  # failures already recorded for this job (crashes counted by delivery count)
+
+    @classmethod
+    def from_entry(cls, stream: str, entry_id: str, fields: dict[str, str]) -> Job:
+        return cls(stream, entry_id, UnitKey.parse(fields["unit"]), int(fields.get("attempt", 0)))
+
+
+def done_message(unit: UnitKey, ok: bool, error: str | None = None) -> str:
+    return json.dumps({"unit": str(unit), "ok": ok, "error": error})
+
+
+def parse_done_message(data: str | bytes) -> tuple[str, bool, str | None]:
+    message = json.loads(data)
+    return message["unit"], bool(message["ok"]), message.get("error")
+
+
+def etag_of(png: bytes) -> str:
+    """Strong ETag: a content hash, so the same tile has the same ETag in every deployment."""
+    return '"' + hashlib.sha256(png).hexdigest()[:32] + '"'
