@@ -12,11 +12,13 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -51,35 +53,79 @@ def worker_devices(device: str, count: int) -> list[str]:
 
 
 class EmbeddedWorkers:
-    """`synthtiles worker` child processes, restarted if one dies unexpectedly."""
+    """`synthtiles worker` child processes, restarted if one dies unexpectedly or stops
+    beating: a worker that was ready and whose liveness key expired (stopped, wedged
+    beyond even its heartbeat thread) is killed and replaced, so a lone worker cannot hang
+    the deployment; its jobs are re-claimed by the fresh one."""
 
-    def __init__(self, count: int, device: str = "cpu") -> None:
+    def __init__(
+        self, count: int, device: str = "cpu", is_alive: Callable[[str], bool] | None = None
+    ) -> None:
         self.count = count
         self.devices = worker_devices(device, count)
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.ids: list[str] = []
+        self._is_alive = is_alive
+        self._seen_alive: list[bool] = []
+        self._spawned = 0
         self._stopping = threading.Event()
         self._monitor = threading.Thread(target=self._watch, name="worker-monitor", daemon=True)
 
-    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
+    def _spawn(self, index: int) -> None:
+        """Start worker ``index`` (again): a fresh id each time, so its liveness is its own."""
+        self._spawned += 1
+        worker_id = f"{socket.gethostname()}-serve{os.getpid()}-{index}-{self._spawned}"
         # Own session: a Ctrl-C to the terminal's process group reaches `serve` alone, which
         # then stops the API first, the workers next and Redis last.
-        return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--device", self.devices[index]],
+        command = [sys.executable, "-m", "app.cli", "worker", "--id", worker_id]
+        process = subprocess.Popen(
+            [*command, "--device", self.devices[index]],
             start_new_session=True,
             preexec_fn=die_with_parent(),
         )
+        if index == len(self.processes):
+            self.processes.append(process)
+            self.ids.append(worker_id)
+            self._seen_alive.append(False)
+        else:
+            self.processes[index] = process
+            self.ids[index] = worker_id
+            self._seen_alive[index] = False
 
     def start(self) -> None:
         for index in range(self.count):  # one by one: a stop mid-way still sees each one
-            self.processes.append(self._spawn(index))
+            self._spawn(index)
         self._monitor.start()
+
+    def _stopped_beating(self, index: int) -> bool:
+        if self._is_alive is None:
+            return False
+        try:
+            alive = self._is_alive(self.ids[index])
+        except Exception as exc:  # Redis away: no verdict (the API reports it)
+            log.debug("liveness check failed: %s", exc)
+            return False
+        if alive:
+            self._seen_alive[index] = True
+            return False
+        return self._seen_alive[index]  # not yet ready (loading a model) is not hung
 
     def _watch(self) -> None:
         while not self._stopping.wait(1.0):
             for index, process in enumerate(self.processes):
-                if process.poll() is not None and not self._stopping.is_set():
+                if self._stopping.is_set():
+                    return
+                if process.poll() is not None:
                     log.error("embedded worker exited with %s; restarting it", process.returncode)
-                    self.processes[index] = self._spawn(index)
+                    self._spawn(index)
+                elif self._stopped_beating(index):
+                    log.error(
+                        "embedded worker %s stopped beating (hung); killing and restarting it",
+                        self.ids[index],
+                    )
+                    process.kill()
+                    process.wait()
+                    self._spawn(index)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stopping.set()
@@ -127,7 +173,12 @@ def serve(args: argparse.Namespace) -> int:
             metrics_dir = tempfile.mkdtemp(prefix="synthtiles-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         if args.embedded_workers > 0:
-            workers = EmbeddedWorkers(args.embedded_workers, config.worker.device)
+            liveness = config.redis_client(os.environ["SYNTHTILES_REDIS_URL"])
+            workers = EmbeddedWorkers(
+                args.embedded_workers,
+                config.worker.device,
+                lambda worker_id: bool(liveness.exists(config.keys.worker(worker_id))),
+            )
             workers.start()
 
         import uvicorn

@@ -55,7 +55,8 @@ def _marked(mark: str) -> list[psutil.Process]:
     return found
 
 
-def _serve(tmp: Path, mark: str, port: int) -> subprocess.Popen:
+def serve_process(tmp: Path, mark: str, port: int, **settings: str) -> subprocess.Popen:
+    """`synthtiles serve` on its embedded defaults (private Redis, one worker) + settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHTILES_")}
     env.update(
         SYNTHTILES_STORE_ROOT=str(tmp / "store"),
@@ -63,6 +64,7 @@ def _serve(tmp: Path, mark: str, port: int) -> subprocess.Popen:
         SYNTHTILES_TEST_MARK=mark,
         TMPDIR=str(tmp / "tmp"),  # where serve's private Redis and metrics dirs go
         PYTHONPATH=str(ROOT),
+        **settings,
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     (tmp / "tmp").mkdir()
@@ -75,7 +77,7 @@ def _serve(tmp: Path, mark: str, port: int) -> subprocess.Popen:
     )
 
 
-def _wait_ready(base: str) -> None:
+def wait_ready(base: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -91,7 +93,7 @@ def _wait_ready(base: str) -> None:
 def test_serve_leaves_no_process_or_temp_dir(tmp_path: Path, how: str) -> None:
     mark = uuid.uuid4().hex
     port = free_port()
-    serve = _serve(tmp_path, mark, port)
+    serve = serve_process(tmp_path, mark, port)
     started: set[psutil.Process] = set()
     try:
         if how == "early-sigterm":
@@ -102,7 +104,7 @@ def test_serve_leaves_no_process_or_temp_dir(tmp_path: Path, how: str) -> None:
             serve.send_signal(signal.SIGTERM)
             started |= _started_by(serve, mark)
         else:
-            _wait_ready(f"http://127.0.0.1:{port}")
+            wait_ready(f"http://127.0.0.1:{port}")
             started = _started_by(serve, mark)
             names = " ".join(" ".join(p.cmdline()) for p in started)
             assert "redis-server" in names and "worker" in names, names

@@ -8,6 +8,9 @@ One process per GPU (or the embedded CPU one). The loop, per DESIGN §2:
 
 A background heartbeat keeps this worker's liveness key, its unit leases and its pending
 stream entries fresh, so only a worker that really died has its jobs re-claimed (XAUTOCLAIM).
+Alive is not enough: a batch running longer than ``generation_timeout_s`` (a wedged kernel
+or device) makes the heartbeat give the batch's units up and exit the process with
+EXIT_HUNG, so another worker takes the jobs and the supervisor starts a fresh worker.
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ _RENEW_LUA = (
 )
 
 
+# EX_TEMPFAIL: the worker stopped itself because a batch hung; restarting it is the fix.
+EXIT_HUNG = 75
+
+
 class LeaseLost(RuntimeError):
     pass
 
@@ -68,6 +75,7 @@ class _InFlight:
     lock: threading.Lock = field(default_factory=threading.Lock)
     leases: set[str] = field(default_factory=set)
     entries: dict[str, set[str]] = field(default_factory=dict)  # stream -> entry ids
+    batch_started: float | None = None  # time.monotonic() when the running generation began
 
 
 def _stream_vanished(exc: redis.ResponseError) -> bool:
@@ -175,6 +183,9 @@ class Worker:
 
     def _heartbeat_loop(self) -> None:
         while not self.stop_event.wait(self.settings.heartbeat_s):
+            if self._batch_hung():
+                self._give_up_hung_batch()
+                return
             try:
                 self._beat()
                 with self._inflight.lock:
@@ -187,6 +198,36 @@ class Worker:
                     self.redis.xclaim(stream, CONSUMER_GROUP, self.id, 0, ids, justid=True)
             except redis.RedisError as exc:  # keep beating; Redis may come back
                 log.warning("heartbeat failed: %s", exc)
+
+    def _batch_hung(self) -> bool:
+        started = self._inflight.batch_started
+        return (
+            started is not None and time.monotonic() - started > self.settings.generation_timeout_s
+        )
+
+    def _give_up_hung_batch(self) -> None:
+        """Release the batch's leases so another worker may generate its units at once (its
+        stream entries are re-claimed once idle, counting as a failed attempt), then exit:
+        a wedged generation cannot be interrupted from Python, only its process ended."""
+        with self._inflight.lock:
+            leases = list(self._inflight.leases)
+            entries = sum(len(ids) for ids in self._inflight.entries.values())
+        log.error(
+            "batch running for more than %.0f s (SYNTHTILES_GENERATION_TIMEOUT_S): giving up "
+            "%d leases and %d jobs, exiting with %d so a fresh worker replaces this one",
+            self.settings.generation_timeout_s,
+            len(leases),
+            entries,
+            EXIT_HUNG,
+        )
+        try:
+            for lease in leases:
+                self._release(keys=[lease], args=[self.id])
+            self.redis.delete(self.keys.worker(self.id))
+        except redis.RedisError as exc:  # they expire by themselves
+            log.warning("could not release the hung batch's leases: %s", exc)
+        logging.shutdown()
+        os._exit(EXIT_HUNG)
 
     # ---------------------------------------------------------------- reading jobs
 
@@ -365,17 +406,29 @@ class Worker:
         return made
 
     def _await_foreign(self, world: World, unit: UnitKey) -> int:
-        """Another worker holds the unit's lease: wait for its tiles, or take over if it died."""
+        """Another worker holds the unit's lease: wait for its tiles, or take over if it died.
+        A holder that neither finishes nor dies within the generation timeout fails this job
+        (it is retried), rather than keeping this worker waiting for ever."""
+        deadline = time.monotonic() + self.settings.generation_timeout_s
         while True:
             if self.unit_exists(world, unit):
                 return 0
             if not self.redis.exists(self.keys.lease(unit)):
                 return self._generate_chunk(world, [unit])
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"unit {unit} is held by another worker for more than "
+                    f"{self.settings.generation_timeout_s:.0f} s"
+                )
             time.sleep(0.05)
 
     def _generate_owned(self, world: World, units: list[UnitKey]) -> None:
         started = time.perf_counter()
-        stored = self.producer.generate(world, units)
+        self._inflight.batch_started = time.monotonic()  # watched by the heartbeat
+        try:
+            stored = self.producer.generate(world, units)
+        finally:
+            self._inflight.batch_started = None
         pipe = self.redis.pipeline(transaction=False)
         for unit, tiles in stored.items():
             for z, x, y, png in tiles:
