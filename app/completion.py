@@ -1,11 +1,13 @@
-"""One Redis pub/sub listener per API process that wakes every request waiting on a unit."""
+"""One Redis pub/sub listener per API process that wakes every request waiting on a unit,
+and keeps those units marked as wanted (one refresh per unit, however many requests wait),
+so workers know which queued jobs someone still waits for."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 import redis.asyncio as aioredis
 
@@ -22,22 +24,44 @@ class UnitOutcome:
         self.error = error
 
 
+# How often the units waited for here are marked wanted again (well inside WANT_TTL_S).
+WANT_REFRESH_S = 1.0
+
+
 class CompletionHub:
-    def __init__(self, client: aioredis.Redis, channel: str) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        channel: str,
+        want: Callable[[Iterable[str]], Awaitable[None]] | None = None,
+    ) -> None:
         self._redis = client
         self._channel = channel
+        self._want = want
         self._waiters: dict[str, set[asyncio.Future[UnitOutcome]]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.subscribed = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="completion-hub")
+        self._tasks.append(asyncio.create_task(self._listen(), name="completion-hub"))
+        if self._want is not None:
+            self._tasks.append(asyncio.create_task(self._keep_wanted(), name="wanted-refresh"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+
+    async def _keep_wanted(self) -> None:
+        assert self._want is not None
+        while True:
+            await asyncio.sleep(WANT_REFRESH_S)
+            if self._waiters:
+                try:
+                    await self._want(list(self._waiters))
+                except Exception as exc:  # Redis away: jobs may be dropped, waiters resubmit
+                    log.warning("could not mark waited-for units: %s", exc)
 
     @contextlib.contextmanager
     def waiter(self, unit_id: str) -> Iterator[asyncio.Future[UnitOutcome]]:

@@ -55,7 +55,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         client = config.async_redis_client()
         queue = JobQueue(client, keys, config.queue.job_ttl_s)
         await queue.ensure_groups()
-        hub = CompletionHub(client, keys.done_channel)
+        hub = CompletionHub(client, keys.done_channel, want=queue.want)
         await hub.start()
         # The default world's plan (built once, cached on disk) warms up beside serving:
         # a placeholder or features request before then waits for it. Other worlds' plans

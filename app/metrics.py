@@ -35,6 +35,10 @@ TILE_WAIT_SECONDS = Histogram(
 TILE_WAIT_TIMEOUTS = Counter(
     "synthtiles_tile_wait_timeouts_total", "Requests answered 503 because generation took too long"
 )
+CLIENTS_GONE = Counter(
+    "synthtiles_clients_gone_total",
+    "Requests that stopped waiting for a generation because their client disconnected",
+)
 REFUSALS = Counter(
     "synthtiles_refusals_total",
     "Requests refused before any work: queue_full (503), rate_limited (429), "

@@ -5,9 +5,11 @@ An asyncio face on core.protocol.QueueProtocol, the one implementation of the qu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import redis.asyncio as aioredis
 
-from core.protocol import Keys, Priority, QueueProtocol, parse_stats
+from core.protocol import WANT_TTL_S, Keys, Priority, QueueProtocol, parse_stats
 from core.units import UnitKey
 
 
@@ -21,6 +23,10 @@ class JobQueue:
     async def submit(self, unit: UnitKey, priority: Priority = Priority.INTERACTIVE) -> bool:
         """True when this call queued a job (see core.protocol.SUBMIT_LUA)."""
         return bool(await self._protocol.submit(unit, priority))
+
+    async def want(self, units: Iterable[UnitKey | str], ttl_s: int = WANT_TTL_S) -> None:
+        """Mark units as waited for, so a worker never drops their jobs as abandoned."""
+        await self._protocol.want(units, ttl_s)
 
     async def stats(self) -> tuple[dict[str, int], dict[str, int]]:
         """(waiting, in progress) per priority."""

@@ -134,6 +134,7 @@ class Deployment:
         return unit_complete(self.store, world, unit)
 
     def submit(self, unit: UnitKey, priority: Priority) -> None:
+        self.protocol.want([unit])  # this command waits for it: never dropped as abandoned
         self.protocol.submit(unit, priority)
 
     def generate(
@@ -153,9 +154,12 @@ class Deployment:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(self.keys.done_channel)
         deadline = time.monotonic() + timeout_s
-        last_poll = 0.0
+        last_poll = last_want = 0.0
         try:
             while pending or waiting:
+                if waiting and time.monotonic() - last_want > 1:
+                    last_want = time.monotonic()
+                    self.protocol.want(waiting)
                 while pending and len(waiting) < window:
                     unit = pending.popleft()
                     if self.unit_exists(world, unit):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -20,7 +20,7 @@ from app.fair_use import FairUse
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from core.png import encode_plain
-from core.protocol import Keys, Priority, etag_of
+from core.protocol import PLACEHOLDER_WANT_TTL_S, Keys, Priority, etag_of
 from core.store import TileStore
 from core.units import UnitKey, unit_of_tile
 from core.world import World
@@ -67,6 +67,14 @@ class GenerationTimeout(Exception):
 
 class GenerationFailed(Exception):
     """The tile's job failed for good and went to the dead-letter stream."""
+
+
+class ClientGone(Exception):
+    """The client hung up while waiting: stop waiting, so its unit is no longer wanted."""
+
+
+# Tells whether the requesting client has disconnected (Starlette's request.is_disconnected).
+Disconnected = Callable[[], Awaitable[bool]]
 
 
 class TileService:
@@ -122,15 +130,30 @@ class TileService:
             metrics.REDIS_ERRORS.inc()
             return None
 
-    async def get(self, world: World, z: int, x: int, y: int, client_id: str | None = None) -> Tile:
+    async def get(
+        self,
+        world: World,
+        z: int,
+        x: int,
+        y: int,
+        client_id: str | None = None,
+        gone: Disconnected | None = None,
+    ) -> Tile:
         """The tile, from the fastest layer that has it; fills the process's memory cache.
-        Generation first passes fair use (Refused) for ``client_id``."""
-        tile = await self._lookup(world, z, x, y, client_id)
+        Generation first passes fair use (Refused) for ``client_id``; waiting for it ends
+        early (ClientGone) when ``gone`` says the client left."""
+        tile = await self._lookup(world, z, x, y, client_id, gone)
         self._memory.put((world.id, z, x, y), tile.png, tile.etag)
         return tile
 
     async def _lookup(
-        self, world: World, z: int, x: int, y: int, client_id: str | None = None
+        self,
+        world: World,
+        z: int,
+        x: int,
+        y: int,
+        client_id: str | None,
+        gone: Disconnected | None,
     ) -> Tile:
         tile = await self._cached_or_none(world, z, x, y)
         metrics.TILE_CACHE.labels("redis", "hit" if tile else "miss").inc()
@@ -140,7 +163,7 @@ class TileService:
         metrics.TILE_CACHE.labels("store", "hit" if tile else "miss").inc()
         if tile is not None:
             return tile
-        return await self._generate(world, z, x, y, client_id)
+        return await self._generate(world, z, x, y, client_id, gone)
 
     async def get_or_placeholder(
         self, world: World, z: int, x: int, y: int, client_id: str | None = None
@@ -154,6 +177,8 @@ class TileService:
         unit = unit_of_tile(world, z, x, y)
         if self.fair_use is not None:
             await self.fair_use.admit(client_id, unit)
+        # Nobody waits here, but the viewer asks again soon: keep the job for a while.
+        await self._queue.want([unit], PLACEHOLDER_WANT_TTL_S)
         await self._queue.submit(unit)
         for depth in range(1, z - world.min_zoom + 1):
             ancestor = await self._existing(world, z - depth, x >> depth, y >> depth)
@@ -182,6 +207,7 @@ class TileService:
             async with limit:
                 with self._hub.waiter(str(unit)) as outcome:
                     while not await asyncio.to_thread(unit_complete, self._store, world, unit):
+                        await self._queue.want([unit])
                         await self._queue.submit(unit, priority)
                         remaining = deadline - time.perf_counter()
                         if remaining <= 0:
@@ -204,7 +230,13 @@ class TileService:
         return await self._cached_or_none(world, z, x, y) or await self.stored(world, z, x, y)
 
     async def _generate(
-        self, world: World, z: int, x: int, y: int, client_id: str | None = None
+        self,
+        world: World,
+        z: int,
+        x: int,
+        y: int,
+        client_id: str | None,
+        gone: Disconnected | None,
     ) -> Tile:
         unit = unit_of_tile(world, z, x, y)
         started = time.perf_counter()
@@ -216,6 +248,8 @@ class TileService:
                 return tile
             if self.fair_use is not None:
                 await self.fair_use.admit(client_id, unit)
+            # Wanted before queued: a worker never drops a job someone is about to wait for.
+            await self._queue.want([unit])
             await self._queue.submit(unit)
             while True:
                 remaining = deadline - time.perf_counter()
@@ -227,6 +261,9 @@ class TileService:
                         asyncio.shield(outcome), min(remaining, _POLL_INTERVAL_S)
                     )
                 except TimeoutError:
+                    if gone is not None and await gone():
+                        metrics.CLIENTS_GONE.inc()
+                        raise ClientGone(str(unit)) from None
                     tile = await self._existing(world, z, x, y)
                     if tile is None:
                         continue

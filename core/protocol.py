@@ -8,6 +8,7 @@ Redis is the cache, the queue, the locks and the notification bus (DESIGN §2):
 - ``{p}:job:{unit}``  "a job for this unit is queued" marker (SET NX EX), value = priority.
 - ``{p}:lease:{unit}``  "a worker is generating this unit now" lease (SET NX PX).
 - ``{p}:done``  pub/sub channel; one JSON message per finished or failed unit.
+- ``{p}:wanted:{unit}``  "someone waits for this unit" (expiring; refreshed while they wait).
 - ``{p}:worker:{id}``  liveness key of each worker (expires unless renewed).
 - ``{p}:generations:{world}``  hash unit -> times generated (only with record_generations).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -57,6 +59,9 @@ class Keys:
     @property
     def done_channel(self) -> str:
         return f"{self.prefix}:done"
+
+    def wanted(self, unit: UnitKey | str) -> str:
+        return f"{self.prefix}:wanted:{unit}"
 
     def worker(self, worker_id: str) -> str:
         return f"{self.prefix}:worker:{worker_id}"
@@ -118,6 +123,37 @@ return out
 """
 
 
+# How long a "wanted" mark lasts: waiters refresh it every second or so, and a job whose
+# waiters all left becomes droppable this long after (a placeholder request, which does
+# not wait, marks its unit for PLACEHOLDER_WANT_TTL_S: its viewer asks again meanwhile).
+WANT_TTL_S = 3
+PLACEHOLDER_WANT_TTL_S = 30
+
+# Mark units as wanted for ARGV[1] seconds, never shortening a longer mark. KEYS: wanted keys.
+WANT_LUA = """
+for _, key in ipairs(KEYS) do
+  if redis.call('ttl', key) < tonumber(ARGV[1]) then
+    redis.call('set', key, '1', 'EX', ARGV[1])
+  end
+end
+return #KEYS
+"""
+
+# Drop an interactive job that nobody waits for any more, while the stream holds more than
+# ARGV[3] jobs (a flood whose clients left): ack and delete it and its marker. A request
+# marks its unit wanted *before* submitting, so a job it needs is never dropped under it,
+# and a submit after a drop queues the unit again. KEYS: wanted, marker, stream;
+# ARGV: group, entry id, depth. Returns 1 when dropped.
+DROP_UNWANTED_LUA = """
+if redis.call('exists', KEYS[1]) == 1 then return 0 end
+if redis.call('xlen', KEYS[3]) <= tonumber(ARGV[3]) then return 0 end
+redis.call('xack', KEYS[3], ARGV[1], ARGV[2])
+redis.call('xdel', KEYS[3], ARGV[2])
+if redis.call('get', KEYS[2]) == 'interactive' then redis.call('del', KEYS[2]) end
+return 1
+"""
+
+
 class QueueProtocol:
     """The job queue's operations as Lua scripts, on a sync or an asyncio Redis client alike:
     each call returns what the client's commands return (a value, or an awaitable), as
@@ -129,6 +165,8 @@ class QueueProtocol:
         self._submit = client.register_script(SUBMIT_LUA)
         self._ensure_groups = client.register_script(ENSURE_GROUPS_LUA)
         self._stats = client.register_script(STATS_LUA)
+        self._want = client.register_script(WANT_LUA)
+        self._drop_unwanted = client.register_script(DROP_UNWANTED_LUA)
         self._streams = [keys.stream(p) for p in PRIORITY_ORDER]
 
     def submit(self, unit: UnitKey, priority: Priority = Priority.INTERACTIVE) -> Any:
@@ -136,6 +174,17 @@ class QueueProtocol:
         return self._submit(
             keys=[self.keys.job(unit), self.keys.stream(priority)],
             args=[priority.value, str(self.job_ttl_s), str(unit)],
+        )
+
+    def want(self, units: Iterable[UnitKey | str], ttl_s: int = WANT_TTL_S) -> Any:
+        """Mark ``units`` as waited for during ``ttl_s`` (refresh it while waiting)."""
+        return self._want(keys=[self.keys.wanted(u) for u in units], args=[str(ttl_s)])
+
+    def drop_unwanted(self, stream: str, entry_id: str, unit: UnitKey, above: int) -> Any:
+        """1 when the job was dropped (see DROP_UNWANTED_LUA)."""
+        return self._drop_unwanted(
+            keys=[self.keys.wanted(unit), self.keys.job(unit), stream],
+            args=[CONSUMER_GROUP, entry_id, str(above)],
         )
 
     def ensure_groups(self) -> Any:

@@ -84,3 +84,35 @@ def test_stats_before_any_group_exists(keys: Keys) -> None:
     client.xadd(keys.stream(Priority.SEEDING), {"unit": str(UNIT), "attempt": "0"})
     waiting, in_progress = parse_stats(QueueProtocol(client, keys, 60).stats())
     assert waiting["seeding"] == 1 and in_progress["seeding"] == 0
+
+
+def test_a_job_is_dropped_only_when_unwanted_and_the_queue_is_deep(keys: Keys) -> None:
+    client = redis.from_url(redis_url())
+    queue = QueueProtocol(client, keys, job_ttl_s=600)
+    queue.ensure_groups()
+    stream = keys.stream(Priority.INTERACTIVE)
+    queue.want([UNIT])
+    queue.submit(UNIT)
+    queue.submit(OTHER)
+    (_, entries), = client.xreadgroup("workers", "w1", {stream: ">"}, count=2)
+    (wanted_id, _), (unwanted_id, _) = entries
+
+    assert queue.drop_unwanted(stream, wanted_id.decode(), UNIT, 0) == 0  # someone waits
+    assert queue.drop_unwanted(stream, unwanted_id.decode(), OTHER, 2) == 0  # queue not deep
+    assert client.xlen(stream) == 2
+    assert queue.drop_unwanted(stream, unwanted_id.decode(), OTHER, 1) == 1
+    assert client.xlen(stream) == 1
+    assert not client.exists(keys.job(OTHER))  # so asking again queues it again
+    assert client.xpending(stream, "workers")["pending"] == 1
+    assert queue.submit(OTHER) == 1
+
+
+def test_wanted_marks_are_extended_never_shortened(keys: Keys) -> None:
+    client = redis.from_url(redis_url())
+    queue = QueueProtocol(client, keys, job_ttl_s=600)
+    queue.want([UNIT], 30)
+    queue.want([UNIT], 5)
+    assert client.ttl(keys.wanted(UNIT)) > 20
+    queue.want([OTHER], 5)
+    queue.want([OTHER], 30)
+    assert client.ttl(keys.wanted(OTHER)) > 20

@@ -19,6 +19,10 @@ JOBS_RECLAIMED = Counter(
     "synthtiles_jobs_reclaimed_total", "Jobs taken over from a worker that stopped answering"
 )
 JOBS_RETRIED = Counter("synthtiles_jobs_retried_total", "Jobs re-queued after a failed attempt")
+JOBS_DROPPED = Counter(
+    "synthtiles_jobs_dropped_total",
+    "Interactive jobs dropped unmade: nobody waited for them and the queue was deep",
+)
 JOBS_DEAD_LETTERED = Counter(
     "synthtiles_jobs_dead_lettered_total", "Jobs moved to the dead-letter stream"
 )

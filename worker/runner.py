@@ -35,6 +35,7 @@ from core.protocol import (
     PRIORITY_ORDER,
     Job,
     Keys,
+    Priority,
     QueueProtocol,
     done_message,
     etag_of,
@@ -330,7 +331,7 @@ class Worker:
             for job in jobs:
                 if job.attempt >= self.queue.max_attempts:
                     self._dead_letter(job, f"worker stopped while generating ({job.attempt} times)")
-                else:
+                elif not self._dropped_unwanted(job):
                     runnable.append(job)
             by_world: dict[str, list[Job]] = {}
             for job in runnable:
@@ -341,6 +342,17 @@ class Worker:
             with self._inflight.lock:
                 for job in jobs:
                     self._inflight.entries.get(job.stream, set()).discard(job.entry_id)
+
+    def _dropped_unwanted(self, job: Job) -> bool:
+        """Drop an interactive job whose waiters all left, while the queue is deep."""
+        if job.stream != self.keys.stream(Priority.INTERACTIVE):
+            return False
+        above = self.queue.drop_unwanted_above
+        if not self.protocol.drop_unwanted(job.stream, job.entry_id, job.unit, above):
+            return False
+        metrics.JOBS_DROPPED.inc()
+        log.debug("dropped job for %s: nobody waits for it and the queue is deep", job.unit)
+        return True
 
     def _process_world(self, world_id: str, jobs: list[Job]) -> None:
         world = self.catalog.get(world_id)

@@ -8,7 +8,7 @@ from app.auth import request_key, require_key_for_tiles
 from app.errors import ApiError, still_generating
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches, png_response
 from app.services import services
-from app.tile_service import GenerationFailed, GenerationTimeout, TileSource
+from app.tile_service import ClientGone, GenerationFailed, GenerationTimeout, TileSource
 from app.validation import parse_tile, resolve_world
 from core.world import World
 
@@ -48,7 +48,10 @@ async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> 
             )
     else:
         try:
-            tile = await state.tiles.get(world, tz, tx, ty, client)
+            tile = await state.tiles.get(world, tz, tx, ty, client, request.is_disconnected)
+        except ClientGone:
+            # Nobody reads this answer; 499 ("client closed request") is for logs and metrics.
+            return Response(status_code=499)
         except GenerationTimeout:
             raise still_generating(f"tile {tz}/{tx}/{ty} is", state.api.retry_after_s) from None
         except GenerationFailed as exc:
