@@ -1,7 +1,8 @@
 """Fair use: what a cold request (one that would queue generation) must pass first.
 
 - A bound on the interactive queue (SYNTHTILES_MAX_QUEUED_JOBS): beyond it a request that
-  would add a job gets 503 + Retry-After at once, instead of waiting behind thousands.
+  would add a job gets 503 + Retry-After at once, instead of waiting behind thousands;
+  but first the queue makes room by deleting jobs nobody waits for any more.
 - A per-client budget of cold requests per minute (SYNTHTILES_COLD_RATE_PER_MINUTE): 429 +
   Retry-After beyond it, so one client scanning z16 cannot starve the others. The client is
   its API key when it sends a valid one, else its address.
@@ -16,6 +17,7 @@ import time
 import redis.asyncio as aioredis
 
 from app import metrics
+from app.queue import JobQueue
 from core.protocol import Keys, Priority
 from core.units import UnitKey
 
@@ -34,12 +36,14 @@ class FairUse:
         self,
         client: aioredis.Redis,
         keys: Keys,
+        queue: JobQueue,
         max_queued_jobs: int,
         cold_rate_per_minute: int,
         retry_after_s: int,
     ) -> None:
         self._redis = client
         self._keys = keys
+        self._queue = queue
         self.max_queued_jobs = max_queued_jobs
         self.cold_rate_per_minute = cold_rate_per_minute
         self.retry_after_s = retry_after_s
@@ -65,7 +69,10 @@ class FairUse:
                     wait,
                 )
         if self.max_queued_jobs:
-            depth = await self._redis.xlen(self._keys.stream(Priority.INTERACTIVE))
+            stream = self._keys.stream(Priority.INTERACTIVE)
+            depth = await self._redis.xlen(stream)
+            if depth >= self.max_queued_jobs and await self._queue.sweep_unwanted():
+                depth = await self._redis.xlen(stream)
             if depth >= self.max_queued_jobs and not await self._redis.exists(self._keys.job(unit)):
                 metrics.REFUSALS.labels("queue_full").inc()
                 raise Refused(

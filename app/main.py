@@ -78,7 +78,12 @@ def create_app(config: Config | None = None) -> FastAPI:
             api.tile_wait_timeout_s,
         )
         tile_service.fair_use = FairUse(
-            client, keys, api.max_queued_jobs, api.cold_rate_per_minute, api.retry_after_s
+            client,
+            keys,
+            queue,
+            api.max_queued_jobs,
+            api.cold_rate_per_minute,
+            api.retry_after_s,
         )
         app.state.services = Services(
             api=api,

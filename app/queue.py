@@ -28,6 +28,10 @@ class JobQueue:
         """Mark units as waited for, so a worker never drops their jobs as abandoned."""
         await self._protocol.want(units, ttl_s)
 
+    async def sweep_unwanted(self) -> int:
+        """Delete queued interactive jobs nobody waits for any more; how many were."""
+        return int(await self._protocol.sweep_unwanted())
+
     async def stats(self) -> tuple[dict[str, int], dict[str, int]]:
         """(waiting, in progress) per priority."""
         return parse_stats(await self._protocol.stats())

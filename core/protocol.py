@@ -154,6 +154,32 @@ return 1
 """
 
 
+# Delete up to ARGV[2] not-yet-delivered jobs of a stream that nobody wants any more (their
+# clients left), with their markers: room in a full queue for clients still waiting.
+# KEYS: the stream; ARGV: group, how many entries to look at, key prefix. Returns how many.
+SWEEP_UNWANTED_LUA = """
+local last = '0-0'
+for _, group in ipairs(redis.call('xinfo', 'groups', KEYS[1])) do
+  local fields = {}
+  for i = 1, #group, 2 do fields[group[i]] = group[i + 1] end
+  if fields['name'] == ARGV[1] then last = fields['last-delivered-id'] end
+end
+local dropped = 0
+for _, entry in ipairs(redis.call('xrange', KEYS[1], '(' .. last, '+', 'COUNT', ARGV[2])) do
+  local fields = {}
+  for i = 1, #entry[2], 2 do fields[entry[2][i]] = entry[2][i + 1] end
+  local unit = fields['unit']
+  if unit and redis.call('exists', ARGV[3] .. ':wanted:' .. unit) == 0 then
+    redis.call('xdel', KEYS[1], entry[1])
+    local marker = ARGV[3] .. ':job:' .. unit
+    if redis.call('get', marker) == 'interactive' then redis.call('del', marker) end
+    dropped = dropped + 1
+  end
+end
+return dropped
+"""
+
+
 class QueueProtocol:
     """The job queue's operations as Lua scripts, on a sync or an asyncio Redis client alike:
     each call returns what the client's commands return (a value, or an awaitable), as
@@ -167,6 +193,7 @@ class QueueProtocol:
         self._stats = client.register_script(STATS_LUA)
         self._want = client.register_script(WANT_LUA)
         self._drop_unwanted = client.register_script(DROP_UNWANTED_LUA)
+        self._sweep_unwanted = client.register_script(SWEEP_UNWANTED_LUA)
         self._streams = [keys.stream(p) for p in PRIORITY_ORDER]
 
     def submit(self, unit: UnitKey, priority: Priority = Priority.INTERACTIVE) -> Any:
@@ -185,6 +212,14 @@ class QueueProtocol:
         return self._drop_unwanted(
             keys=[self.keys.wanted(unit), self.keys.job(unit), stream],
             args=[CONSUMER_GROUP, entry_id, str(above)],
+        )
+
+    def sweep_unwanted(self, scan: int = 1000) -> Any:
+        """How many queued interactive jobs nobody waits for were deleted (at most ``scan``
+        looked at): a full queue makes room this way before it refuses anyone."""
+        return self._sweep_unwanted(
+            keys=[self.keys.stream(Priority.INTERACTIVE)],
+            args=[CONSUMER_GROUP, str(scan), self.keys.prefix],
         )
 
     def ensure_groups(self) -> Any:

@@ -116,3 +116,22 @@ def test_wanted_marks_are_extended_never_shortened(keys: Keys) -> None:
     queue.want([OTHER], 5)
     queue.want([OTHER], 30)
     assert client.ttl(keys.wanted(OTHER)) > 20
+
+
+def test_a_full_queue_sweeps_out_undelivered_jobs_nobody_wants(keys: Keys) -> None:
+    client = redis.from_url(redis_url())
+    queue = QueueProtocol(client, keys, job_ttl_s=600)
+    queue.ensure_groups()
+    stream = keys.stream(Priority.INTERACTIVE)
+    taken, wanted, abandoned = (UnitKey("testland", 9, i, 7) for i in (1, 2, 3))
+    for unit in (taken, wanted, abandoned):
+        queue.submit(unit)
+    queue.submit(UNIT, Priority.SEEDING)  # seeding jobs are never swept
+    client.xreadgroup("workers", "w1", {stream: ">"}, count=1)  # a worker has `taken`
+    queue.want([wanted])
+
+    assert queue.sweep_unwanted() == 1
+    assert _units(client, keys, Priority.INTERACTIVE) == [str(taken), str(wanted)]
+    assert not client.exists(keys.job(abandoned))
+    assert _units(client, keys, Priority.SEEDING) == [str(UNIT)]
+    assert queue.sweep_unwanted() == 0
