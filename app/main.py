@@ -112,6 +112,10 @@ def create_app(config: Config | None = None) -> FastAPI:
         summary="An endless synthetic satellite basemap, generated on demand.",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs is our own page with a vendored Swagger UI (routers/viewer.py): FastAPI's
+        # loads it from a CDN, which the viewers' CSP (and an offline exercise) forbids.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_openapi(app)

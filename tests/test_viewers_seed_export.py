@@ -96,6 +96,32 @@ def test_viewer_loads_a_screenful_of_tiles_without_console_errors(
         shutil.copy(shot, Path(out) / shot.name)
 
 
+def test_api_reference_page_renders_from_vendored_scripts(stack: Stack) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is required for the browser test (apt-get install chromium)")
+    errors: list[str] = []
+    foreign: list[str] = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on(
+            "request",
+            lambda r: foreign.append(r.url) if not r.url.startswith(stack.base_url) else None,
+        )
+        page.goto(f"{stack.base_url}/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        title = page.inner_text(".info .title")
+        browser.close()
+    assert errors == [] and foreign == []
+    assert "synthtiles" in title
+    assert any("/export" in path for path in paths)
+    assert httpx.get(f"{stack.base_url}/redoc", timeout=10).status_code == 404
+
+
 def test_placeholder_mode_serves_the_parent_while_generating(stack: Stack) -> None:
     min_x, min_y, _, _ = CATALOG.get("testland").tile_range(8)
     z, x, y = 8, min_x + 30, min_y + 20

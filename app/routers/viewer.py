@@ -32,6 +32,12 @@ async def offline_viewer() -> HTMLResponse:
     return HTMLResponse((STATIC_DIR / "offline.html").read_text())
 
 
+@router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+async def api_reference() -> HTMLResponse:
+    """Swagger UI, vendored: FastAPI's default page loads it from a CDN."""
+    return HTMLResponse((STATIC_DIR / "docs.html").read_text())
+
+
 @router.get("/favicon.ico", include_in_schema=False)
 async def favicon() -> FileResponse:
     return FileResponse(STATIC_DIR / "favicon.png", media_type="image/png")
