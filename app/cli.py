@@ -198,6 +198,7 @@ def serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             log_level=args.log_level,
             access_log=args.access_log,
+            limit_concurrency=config.api.max_connections,
         )
         return 0
     finally:

@@ -17,7 +17,11 @@ from app.errors import install_error_handlers
 from app.fair_use import FairUse
 from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
-from app.middleware import RequestMetricsMiddleware, SecurityHeadersMiddleware
+from app.middleware import (
+    BodyLimitMiddleware,
+    RequestMetricsMiddleware,
+    SecurityHeadersMiddleware,
+)
 from app.openapi import install as install_openapi
 from app.queue import JobQueue
 from app.redis_pipe import PipelinedRedis
@@ -141,6 +145,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         expose_headers=EXPOSED_HEADERS,
     )
     app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_request_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost: memory-cached tiles are answered before any other layer runs.
     app.add_middleware(TileFastPath, state=app.state)

@@ -39,6 +39,10 @@ CLIENTS_GONE = Counter(
     "synthtiles_clients_gone_total",
     "Requests that stopped waiting for a generation because their client disconnected",
 )
+JOBS_SWEPT = Counter(
+    "synthtiles_jobs_swept_total",
+    "Queued interactive jobs nobody waited for, deleted to make room in a full queue",
+)
 REFUSALS = Counter(
     "synthtiles_refusals_total",
     "Requests refused before any work: queue_full (503), rate_limited (429), "

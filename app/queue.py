@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 import redis.asyncio as aioredis
 
+from app import metrics
 from core.protocol import WANT_TTL_S, Keys, Priority, QueueProtocol, parse_stats
 from core.units import UnitKey
 
@@ -30,7 +31,9 @@ class JobQueue:
 
     async def sweep_unwanted(self) -> int:
         """Delete queued interactive jobs nobody waits for any more; how many were."""
-        return int(await self._protocol.sweep_unwanted())
+        swept = int(await self._protocol.sweep_unwanted())
+        metrics.JOBS_SWEPT.inc(swept)
+        return swept
 
     async def stats(self) -> tuple[dict[str, int], dict[str, int]]:
         """(waiting, in progress) per priority."""

@@ -153,7 +153,11 @@ def main() -> int:
         metrics = httpx.get(
             f"{base}/metrics", headers={"Authorization": "Bearer browser-key"}, timeout=10
         ).text
-        for name in ("synthtiles_jobs_dropped_total", "synthtiles_clients_gone_total"):
+        for name in (
+            "synthtiles_jobs_dropped_total",
+            "synthtiles_jobs_swept_total",
+            "synthtiles_clients_gone_total",
+        ):
             total = sum(
                 float(line.split()[-1])
                 for line in metrics.splitlines()

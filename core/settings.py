@@ -111,6 +111,11 @@ class ApiSettings(BaseSettings):
     # beyond; 0: no limit). Cached tiles are never refused.
     max_queued_jobs: int = Field(10_000, ge=0)
     cold_rate_per_minute: int = Field(0, ge=0)
+    # Request limits: the largest request body (the API takes small JSON; 413 above), and
+    # the open connections and requests one API process holds before answering 503 at once
+    # (uvicorn's limit_concurrency), so slow or idle clients cannot pile up without bound.
+    max_request_body_bytes: int = Field(65_536, ge=1024)
+    max_connections: int = Field(1024, ge=16)
     # Per-process LRU of recently served tiles (0 disables it); hits skip Redis entirely.
     memory_cache_mb: int = Field(128, ge=0)
     # CORS: origins allowed to fetch tiles with GET ("*" lets any Leaflet page use the URL).

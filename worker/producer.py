@@ -91,16 +91,38 @@ class UnitProducer:
         return stored
 
     def produce(
-        self, world: World, targets: Iterable[UnitKey], batch_size: int = 8
+        self,
+        world: World,
+        targets: Iterable[UnitKey],
+        batch_size: int = 8,
+        make: Callable[[list[UnitKey]], list[UnitKey]] | None = None,
+        prune: Callable[[list[UnitKey]], list[UnitKey]] | None = None,
     ) -> list[UnitKey]:
-        """Generate ``targets`` and every missing dependency in order; returns what was made."""
+        """Generate ``targets`` and every missing dependency, wave by wave, ``batch_size``
+        units at a time; returns the units made here. The one produce loop, used by the
+        worker and the evaluations alike.
+
+        ``make`` makes one chunk and returns what it made (default: generate the missing
+        units here; the worker adds leases, the cache and notifications). ``prune``, after
+        each wave, returns the targets still worth making (the worker drops jobs nobody
+        waits for any more); the rest is planned again without the others."""
+        targets = list(targets)
+        make = make or (lambda chunk: self._make_missing(world, chunk))
         made: list[UnitKey] = []
-        for wave in self.plan(world, targets):
+        waves = self.plan(world, targets)
+        while waves:
+            wave = waves.pop(0)
             for start in range(0, len(wave), batch_size):
-                chunk = [
-                    u for u in wave[start : start + batch_size] if not self.unit_exists(world, u)
-                ]
-                if chunk:
-                    self.generate(world, chunk)
-                    made.extend(chunk)
+                made += make(wave[start : start + batch_size])
+            if prune is not None and waves:
+                kept = prune(targets)
+                if len(kept) < len(targets):
+                    targets = kept
+                    waves = self.plan(world, targets) if targets else []
         return made
+
+    def _make_missing(self, world: World, chunk: list[UnitKey]) -> list[UnitKey]:
+        missing = [unit for unit in chunk if not self.unit_exists(world, unit)]
+        if missing:
+            self.generate(world, missing)
+        return missing

@@ -23,7 +23,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
@@ -361,7 +360,7 @@ class Worker:
                 self._dead_letter(job, f"unknown world {world_id!r}")
             return
         try:
-            self.produce(world, [job.unit for job in jobs])
+            to_complete = self._produce_jobs(world, jobs)
         except Exception as exc:
             if len(jobs) == 1:
                 log.exception("generation failed for %s", jobs[0].unit)
@@ -371,16 +370,27 @@ class Worker:
             for job in jobs:
                 self._process_world(world_id, [job])
             return
-        for job in jobs:
+        for job in to_complete:
             self._complete(job)
 
-    def produce(self, world: World, targets: Iterable[UnitKey]) -> int:
-        """Generate ``targets`` and every missing dependency; returns units generated here."""
-        made = 0
-        for wave in self.producer.plan(world, targets):
-            for start in range(0, len(wave), self.settings.batch_size):
-                made += self._generate_chunk(world, wave[start : start + self.settings.batch_size])
-        return made
+    def _produce_jobs(self, world: World, jobs: list[Job]) -> list[Job]:
+        """Make the jobs' units and their dependencies; between waves, jobs whose clients
+        all left are dropped (and not made). Returns the jobs still to complete."""
+        live = list(jobs)
+
+        def prune(_targets: list[UnitKey]) -> list[UnitKey]:
+            nonlocal live
+            live = [job for job in live if not self._dropped_unwanted(job)]
+            return [job.unit for job in live]
+
+        self.producer.produce(
+            world,
+            [job.unit for job in jobs],
+            self.settings.batch_size,
+            make=lambda chunk: self._generate_chunk(world, chunk),
+            prune=prune,
+        )
+        return live
 
     def unit_exists(self, world: World, unit: UnitKey) -> bool:
         return self.producer.unit_exists(world, unit)
@@ -399,7 +409,7 @@ class Worker:
             self._inflight.leases.discard(key)
         self._release(keys=[key], args=[self.id])
 
-    def _generate_chunk(self, world: World, units: list[UnitKey]) -> int:
+    def _generate_chunk(self, world: World, units: list[UnitKey]) -> list[UnitKey]:
         mine: list[UnitKey] = []
         foreign: list[UnitKey] = []
         for unit in units:
@@ -412,19 +422,19 @@ class Worker:
         finally:
             for unit in mine:
                 self._release_lease(unit)
-        made = len(mine)
+        made = list(mine)
         for unit in foreign:
             made += self._await_foreign(world, unit)
         return made
 
-    def _await_foreign(self, world: World, unit: UnitKey) -> int:
+    def _await_foreign(self, world: World, unit: UnitKey) -> list[UnitKey]:
         """Another worker holds the unit's lease: wait for its tiles, or take over if it died.
         A holder that neither finishes nor dies within the generation timeout fails this job
         (it is retried), rather than keeping this worker waiting for ever."""
         deadline = time.monotonic() + self.settings.generation_timeout_s
         while True:
             if self.unit_exists(world, unit):
-                return 0
+                return []
             if not self.redis.exists(self.keys.lease(unit)):
                 return self._generate_chunk(world, [unit])
             if time.monotonic() > deadline:
