@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -23,10 +22,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from app.process_guard import die_with_parent
+from app.process_guard import die_with_parent, owned_temp_dir, remove_stale_temp_dirs
 from core.config import Config, ConfigError
 
 log = logging.getLogger("synthtiles")
+
+METRICS_DIR_PREFIX = "synthtiles-metrics-"
 
 
 def _configure_logging(level: str) -> None:
@@ -170,7 +171,8 @@ def serve(args: argparse.Namespace) -> int:
                 config.store.store_root, os.environ["SYNTHTILES_REDIS_URL"]
             )
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            metrics_dir = tempfile.mkdtemp(prefix="synthtiles-metrics-")
+            remove_stale_temp_dirs(METRICS_DIR_PREFIX)  # left by a serve killed outright
+            metrics_dir = str(owned_temp_dir(METRICS_DIR_PREFIX))
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         if args.embedded_workers > 0:
             liveness = config.redis_client(os.environ["SYNTHTILES_REDIS_URL"])

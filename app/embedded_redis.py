@@ -8,15 +8,18 @@ the truth) and evicts only expiring keys (cached tiles) when it reaches its memo
 from __future__ import annotations
 
 import importlib.util
+import logging
 import shutil
 import subprocess
-import tempfile
+import threading
 import time
 from pathlib import Path
 
 import redis
 
-from app.process_guard import die_with_parent
+from app.process_guard import die_with_parent, owned_temp_dir, remove_stale_temp_dirs
+
+log = logging.getLogger("synthtiles.redis")
 
 
 def find_redis_server() -> str:
@@ -34,23 +37,45 @@ def find_redis_server() -> str:
     )
 
 
+DIR_PREFIX = "synthtiles-redis-"
+
+
 class EmbeddedRedis:
+    """redis-server on a private Unix socket, restarted on the same socket if it dies (the
+    queue and cache are lost, which the tile store and the workers' recovery absorb), so
+    `serve` keeps working instead of answering 503 until someone restarts it."""
+
     def __init__(self, maxmemory: str = "256mb") -> None:
         self.maxmemory = maxmemory
-        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._monitor: threading.Thread | None = None
+        self.restarts = 0
         self.url = ""
 
     def start(self, timeout_s: float = 10.0) -> str:
-        self._dir = tempfile.TemporaryDirectory(prefix="synthtiles-redis-")
-        socket_path = Path(self._dir.name) / "redis.sock"
+        remove_stale_temp_dirs(DIR_PREFIX)  # left by a serve that was killed outright
+        self._dir = owned_temp_dir(DIR_PREFIX)
+        self.url = f"unix://{self._dir / 'redis.sock'}"
+        try:
+            self._launch(timeout_s)
+        except Exception:
+            self.stop()
+            raise
+        self._monitor = threading.Thread(target=self._watch, name="redis-monitor", daemon=True)
+        self._monitor.start()
+        return self.url
+
+    def _launch(self, timeout_s: float) -> None:
+        assert self._dir is not None
         self._process = subprocess.Popen(
             [
                 find_redis_server(),
                 "--port",
                 "0",
                 "--unixsocket",
-                str(socket_path),
+                str(self._dir / "redis.sock"),
                 "--unixsocketperm",
                 "700",
                 "--save",
@@ -58,7 +83,7 @@ class EmbeddedRedis:
                 "--appendonly",
                 "no",
                 "--dir",
-                self._dir.name,
+                str(self._dir),
                 "--maxmemory",
                 self.maxmemory,
                 "--maxmemory-policy",
@@ -70,7 +95,6 @@ class EmbeddedRedis:
             start_new_session=True,  # stopped by us, after the API and workers
             preexec_fn=die_with_parent(),
         )
-        self.url = f"unix://{socket_path}"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -78,13 +102,32 @@ class EmbeddedRedis:
             try:
                 with redis.from_url(self.url) as client:
                     client.ping()
-                return self.url
+                return
             except redis.ConnectionError:
                 time.sleep(0.05)
-        self.stop()
         raise RuntimeError(f"embedded redis-server did not answer within {timeout_s} s")
 
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.5):
+            process = self._process
+            if process is None or process.poll() is None:
+                continue
+            log.error(
+                "the private redis-server exited with %s; restarting it (queued jobs and "
+                "cached tiles are lost, stored tiles are not)",
+                process.returncode,
+            )
+            try:
+                self._launch(10.0)
+                self.restarts += 1
+            except (OSError, RuntimeError) as exc:
+                log.error("could not restart redis-server: %s; trying again", exc)
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=5)
+            self._monitor = None
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
@@ -93,7 +136,7 @@ class EmbeddedRedis:
                 self._process.kill()
         self._process = None
         if self._dir is not None:
-            self._dir.cleanup()
+            shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
     def __enter__(self) -> EmbeddedRedis:

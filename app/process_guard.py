@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 
@@ -30,3 +33,39 @@ def die_with_parent() -> Callable[[], None]:
             os.kill(os.getpid(), signal.SIGTERM)
 
     return arrange
+
+
+# The temporary folders `serve` makes carry its pid here: a folder whose process is gone was
+# left by a `serve` that was killed outright (SIGKILL, OOM) and is removed by the next one.
+OWNER_FILE = "owner.pid"
+
+
+def owned_temp_dir(prefix: str) -> Path:
+    """A new temporary folder marked as this process's (see remove_stale_temp_dirs)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    (folder / OWNER_FILE).write_text(str(os.getpid()))
+    return folder
+
+
+def remove_stale_temp_dirs(prefix: str) -> list[Path]:
+    """Remove `prefix*` temporary folders whose owning process no longer runs."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not one of ours, or not marked: leave it
+        if not _running(owner):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -67,7 +67,7 @@ def serve_process(tmp: Path, mark: str, port: int, **settings: str) -> subproces
         **settings,
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    (tmp / "tmp").mkdir()
+    (tmp / "tmp").mkdir(exist_ok=True)
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
         cwd=ROOT,
@@ -131,3 +131,49 @@ def test_serve_leaves_no_process_or_temp_dir(tmp_path: Path, how: str) -> None:
             serve.kill()
         for process in _alive(started) + _marked(mark):
             process.kill()
+
+
+def test_serve_restarts_its_private_redis_and_removes_stale_temp_dirs(tmp_path: Path) -> None:
+    # Folders a serve killed outright left behind: owned by a process that is gone.
+    (tmp_path / "tmp").mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = [tmp_path / "tmp" / f"synthtiles-{kind}-stale" for kind in ("redis", "metrics")]
+    for folder in stale:
+        folder.mkdir()
+        (folder / "owner.pid").write_text(str(dead.pid))
+    unrelated = tmp_path / "tmp" / "synthtiles-redis-unmarked"
+    unrelated.mkdir()
+
+    port = free_port()
+    serve = serve_process(tmp_path, f"redis-{uuid.uuid4().hex[:8]}", port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base)
+        assert not any(folder.exists() for folder in stale)
+        assert unrelated.exists()  # not marked as ours: left alone
+
+        (server,) = [
+            p for p in psutil.Process(serve.pid).children() if "redis-server" in p.name()
+        ]
+        server.kill()
+        server.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        # A tile that needs the queue again: the restarted Redis and the worker serve it.
+        response = httpx.get(f"{base}/worlds/testland/3/3/3.png", timeout=60)
+        assert response.status_code == 200
+        (restarted,) = [
+            p for p in psutil.Process(serve.pid).children() if "redis-server" in p.name()
+        ]
+        assert restarted.pid != server.pid
+        assert "restarting it" in (tmp_path / "serve.log").read_text()
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
