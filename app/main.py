@@ -81,6 +81,7 @@ def create_app(config: Config | None = None) -> FastAPI:
             config.redis.cache_ttl_s,
             api.tile_wait_timeout_s,
         )
+        tile_service.retry_after_s = api.retry_after_s
         tile_service.fair_use = FairUse(
             client,
             keys,

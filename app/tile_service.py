@@ -20,7 +20,7 @@ from app.fair_use import FairUse
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from core.png import encode_plain
-from core.protocol import PLACEHOLDER_WANT_TTL_S, Keys, Priority, etag_of
+from core.protocol import PLACEHOLDER_WANT_TTL_S, WANT_TTL_S, Keys, Priority, etag_of
 from core.store import TileStore
 from core.units import UnitKey, unit_of_tile
 from core.world import World
@@ -98,6 +98,7 @@ class TileService:
         self._cache_ttl_s = cache_ttl_s
         self._wait_timeout_s = wait_timeout_s
         self.fair_use: FairUse | None = None
+        self.retry_after_s = 5  # the Retry-After a timed-out request is answered with
 
     async def cached(self, world: World, z: int, x: int, y: int) -> Tile | None:
         png, etag = await self._redis.hmget(
@@ -255,6 +256,8 @@ class TileService:
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0:
                     metrics.TILE_WAIT_TIMEOUTS.inc()
+                    # The client is told to come back after Retry-After: keep the job till then.
+                    await self._queue.want([unit], self.retry_after_s + WANT_TTL_S)
                     raise GenerationTimeout(str(unit))
                 try:
                     result = await asyncio.wait_for(

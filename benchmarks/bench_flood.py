@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_cached_tiles import BENCH_WORLD, ROOT, free_port, wait_http
 
+FLOOD_SECONDS: dict[str, list[float]] = collections.defaultdict(list)
+
 
 async def flood(base: str, tiles: list[tuple[int, int, int]], counts: collections.Counter) -> None:
     limit = asyncio.Semaphore(64)
@@ -41,6 +43,7 @@ async def flood(base: str, tiles: list[tuple[int, int, int]], counts: collection
 
         async def one(z: int, x: int, y: int) -> None:
             async with limit:
+                started = time.perf_counter()
                 try:
                     response = await client.get(f"/{z}/{x}/{y}.png")
                     kind = str(response.status_code)
@@ -51,6 +54,7 @@ async def flood(base: str, tiles: list[tuple[int, int, int]], counts: collection
                 except httpx.HTTPError as exc:
                     kind = f"error {type(exc).__name__}"
                 counts[kind] += 1
+                FLOOD_SECONDS[kind].append(time.perf_counter() - started)
 
         await asyncio.gather(*(one(*t) for t in tiles))
 
@@ -143,7 +147,11 @@ def main() -> int:
             f"queue bound {args.max_queued}"
         )
         for kind, count in sorted(counts.items()):
-            print(f"  {kind:<24}{count:>6}")
+            took = sorted(FLOOD_SECONDS[kind])
+            print(
+                f"  {kind:<24}{count:>6}   median {took[len(took) // 2] * 1000:7.1f} ms, "
+                f"max {took[-1] * 1000:7.1f} ms"
+            )
         print(f"queue depth peak {peak} (bound {args.max_queued})")
         print(
             f"second client, cold tile: unloaded {unloaded:.2f} s, during the flood "

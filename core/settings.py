@@ -64,9 +64,9 @@ class QueueSettings(BaseSettings):
     # A delivered job idle this long (its worker died) is re-claimed by another worker.
     claim_idle_ms: int = Field(60_000, ge=100)
     # Interactive jobs nobody waits for any more (their clients left: a flood, a map panned
-    # away) are dropped unmade while more than this many are queued, so the clients still
-    # waiting are not stuck behind them. Jobs asked for by seeding are never dropped.
-    drop_unwanted_above: int = Field(32, ge=0)
+    # away) are dropped unmade while more than this many are queued (0: always), so the
+    # clients still waiting are not stuck behind them. Seeding jobs are never dropped.
+    drop_unwanted_above: int = Field(0, ge=0)
     # A job that failed this many times goes to the dead-letter stream.
     max_attempts: int = Field(3, ge=1, le=100)
     # Record how many times each unit was generated (for tests and `synthtiles eval`).
