@@ -36,13 +36,21 @@ def _configure_logging(level: str) -> None:
     )
 
 
-def load_config(command: str) -> Config | None:
-    """This process's settings, checked; None (after saying why) when they are invalid."""
+def load_config(command: str, needs_redis: bool = False) -> Config | None:
+    """This process's settings, checked; None (after saying why) when they are invalid, or
+    when the command ``needs_redis`` and none is configured."""
     try:
-        return Config.from_env()
+        config = Config.from_env()
     except (ConfigError, ValidationError) as exc:
         print(f"synthtiles {command}: invalid settings: {exc}", file=sys.stderr)
         return None
+    if needs_redis and not config.redis.redis_url:
+        print(
+            f"synthtiles {command}: set SYNTHTILES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)",
+            file=sys.stderr,
+        )
+        return None
+    return config
 
 
 def worker_devices(device: str, count: int) -> list[str]:
@@ -60,9 +68,14 @@ class EmbeddedWorkers:
     the deployment; its jobs are re-claimed by the fresh one."""
 
     def __init__(
-        self, count: int, device: str = "cpu", is_alive: Callable[[str], bool] | None = None
+        self,
+        count: int,
+        device: str = "cpu",
+        is_alive: Callable[[str], bool] | None = None,
+        role: str = "worker",
     ) -> None:
         self.count = count
+        self.role = role  # the command: "worker" (generation) or "export-worker"
         self.devices = worker_devices(device, count)
         self.processes: list[subprocess.Popen[bytes]] = []
         self.ids: list[str] = []
@@ -78,9 +91,11 @@ class EmbeddedWorkers:
         worker_id = f"{socket.gethostname()}-serve{os.getpid()}-{index}-{self._spawned}"
         # Own session: a Ctrl-C to the terminal's process group reaches `serve` alone, which
         # then stops the API first, the workers next and Redis last.
-        command = [sys.executable, "-m", "app.cli", "worker", "--id", worker_id]
+        command = [sys.executable, "-m", "app.cli", self.role, "--id", worker_id]
+        if self.role == "worker":
+            command += ["--device", self.devices[index]]
         process = subprocess.Popen(
-            [*command, "--device", self.devices[index]],
+            command,
             start_new_session=True,
             preexec_fn=die_with_parent(),
         )
@@ -149,6 +164,7 @@ def serve(args: argparse.Namespace) -> int:
     serve_info = None
     metrics_dir = None
     workers = None
+    exporters = None
 
     # From the very first moment: a stop signal (also SIGHUP, a closed terminal) unwinds to
     # the cleanup below, which then ignores further signals so a second one cannot cut it
@@ -182,6 +198,10 @@ def serve(args: argparse.Namespace) -> int:
                 lambda worker_id: bool(liveness.exists(config.keys.worker(worker_id))),
             )
             workers.start()
+        if args.embedded_export_workers > 0:
+            # Exports run in their own processes, never in the API.
+            exporters = EmbeddedWorkers(args.embedded_export_workers, role="export-worker")
+            exporters.start()
 
         import uvicorn
 
@@ -206,6 +226,8 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(stop_signal, signal.SIG_IGN)
+        if exporters is not None:
+            exporters.stop()
         if workers is not None:
             workers.stop()
         if embedded_redis is not None:
@@ -217,14 +239,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    config = load_config("worker")
+    config = load_config("worker", needs_redis=True)
     if config is None:
-        return 2
-    if not config.redis.redis_url:
-        print(
-            "synthtiles worker: set SYNTHTILES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)",
-            file=sys.stderr,
-        )
         return 2
     if args.device:
         device = config.worker.model_copy(update={"device": args.device})
@@ -236,6 +252,18 @@ def worker(args: argparse.Namespace) -> int:
     from worker.runner import Worker  # after PROMETHEUS_MULTIPROC_DIR is settled
 
     runner = Worker.from_config(config, worker_id=args.id)
+    runner.install_signal_handlers()
+    runner.run()
+    return 0
+
+
+def export_worker(args: argparse.Namespace) -> int:
+    config = load_config("export-worker", needs_redis=True)
+    if config is None:
+        return 2
+    from app.export_worker import ExportWorker
+
+    runner = ExportWorker(config, worker_id=args.id)
     runner.install_signal_handlers()
     runner.run()
     return 0
@@ -353,6 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="generation worker processes to start (0: rely on external ones)",
     )
+    serve_cmd.add_argument(
+        "--embedded-export-workers",
+        type=int,
+        default=1,
+        help="export worker processes to start (0: rely on `synthtiles export-worker`s)",
+    )
     serve_cmd.add_argument("--access-log", action="store_true", help="log every request")
     serve_cmd.set_defaults(handler=serve)
 
@@ -362,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", default=None, help="cpu, cuda or cuda:N (default: SYNTHTILES_DEVICE)"
     )
     worker_cmd.set_defaults(handler=worker)
+
+    exporter_cmd = commands.add_parser(
+        "export-worker", help="run export jobs (POST /export) outside the API"
+    )
+    exporter_cmd.add_argument("--id", default=None, help="consumer name (default: host-pid-random)")
+    exporter_cmd.set_defaults(handler=export_worker)
 
     seed_cmd = commands.add_parser("seed", help="pre-generate an area at seeding priority")
     seed_cmd.add_argument("--world", help="world id (default: the default world)")

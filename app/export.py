@@ -37,6 +37,7 @@ MEDIA_TYPES = {
 }
 SUFFIXES = {"cog": ".tif", "mbtiles": ".mbtiles", "pmtiles": ".pmtiles"}
 ReadPng = Callable[[int, int, int], bytes]  # (z, x, y) -> the stored tile's PNG bytes
+GDAL_CACHE_MB = 128  # GDAL's block cache while a COG is written
 
 
 def store_reader(store: TileStore, world_id: str) -> ReadPng:
@@ -268,28 +269,29 @@ def _plan_cog(
     return plan
 
 
-def mosaic(plan: CogExport, read_tile: Callable[[int, int, int], np.ndarray]) -> np.ndarray:
+def _tile_windows(
+    plan: CogExport,
+) -> Iterator[tuple[int, int, tuple[slice, slice], tuple[int, int, int, int]]]:
+    """For each tile of the plan: (x, y, its part inside the raster as tile-pixel slices,
+    that part's window in the raster as col, row, width, height)."""
     size = plan.world.tile_size
-    out = np.zeros((plan.height, plan.width, 3), np.uint8)
     for x, y in plan.tiles():
-        tile = read_tile(plan.zoom, x, y)
-        # Intersection of the tile with the window, in global pixels.
         gx0, gy0 = max(x * size, plan.px0), max(y * size, plan.py0)
         gx1, gy1 = min((x + 1) * size, plan.px1), min((y + 1) * size, plan.py1)
-        out[gy0 - plan.py0 : gy1 - plan.py0, gx0 - plan.px0 : gx1 - plan.px0] = tile[
-            gy0 - y * size : gy1 - y * size, gx0 - x * size : gx1 - x * size
-        ]
-    return out
+        part = (slice(gy0 - y * size, gy1 - y * size), slice(gx0 - x * size, gx1 - x * size))
+        yield x, y, part, (gx0 - plan.px0, gy0 - plan.py0, gx1 - gx0, gy1 - gy0)
 
 
 def write_cog(plan: CogExport, read_tile: Callable[[int, int, int], np.ndarray], out: Path) -> Path:
     import rasterio
-    from rasterio.io import MemoryFile
     from rasterio.transform import from_bounds
+    from rasterio.windows import Window
     from rio_cogeo.cogeo import cog_translate
     from rio_cogeo.profiles import cog_profiles
 
-    pixels = mosaic(plan, read_tile)
+    # Tile by tile into a tiled GeoTIFF on disk, then translated to a COG from there: memory
+    # stays bounded by a tile and GDAL's cache, whatever the export's size (the whole
+    # mosaic in memory took 1.9 GB for 88 Mpx).
     profile = {
         "driver": "GTiff",
         "dtype": "uint8",
@@ -299,6 +301,9 @@ def write_cog(plan: CogExport, read_tile: Callable[[int, int, int], np.ndarray],
         "crs": "EPSG:3857",
         "transform": from_bounds(*plan.bounds_3857, plan.width, plan.height),
         "photometric": "RGB",
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
     }
     tags = {
         "SYNTHETIC": "true",
@@ -313,20 +318,28 @@ def write_cog(plan: CogExport, read_tile: Callable[[int, int, int], np.ndarray],
     cog_profile.update({"predictor": 2, "blockxsize": 256, "blockysize": 256})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
-    with MemoryFile() as memory:
-        with memory.open(**profile) as dataset:
-            dataset.write(pixels.transpose(2, 0, 1))
-        with memory.open() as source:
+    staging = out.with_name(f".{out.name}.staging.tif")
+    try:
+        # GDAL's block cache defaults to 5% of the machine's memory: bound it as well.
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            with rasterio.open(staging, "w", **profile) as dataset:
+                for x, y, part, (col, row, width, height) in _tile_windows(plan):
+                    pixels = read_tile(plan.zoom, x, y)[part]
+                    window = Window(col, row, width, height)
+                    dataset.write(pixels.transpose(2, 0, 1), window=window)
             cog_translate(
-                source,
+                str(staging),
                 str(tmp),
                 cog_profile,
                 overview_resampling="average",
                 additional_cog_metadata=tags,
-                in_memory=True,
+                in_memory=False,
                 quiet=True,
             )
-    tmp.replace(out)  # never a half-written export
+        tmp.replace(out)  # never a half-written export
+    finally:
+        staging.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     with rasterio.open(out) as check:
         assert check.width == plan.width and check.height == plan.height
     return out

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from app.auth import ApiKeys
 from app.completion import CompletionHub
 from app.errors import install_error_handlers
+from app.export_jobs import ExportJobs
 from app.fair_use import FairUse
 from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
@@ -103,6 +104,7 @@ def create_app(config: Config | None = None) -> FastAPI:
             tiles=tile_service,
             memory=memory,
             redis_pipe=_pipelined(redis_url),
+            export_jobs=ExportJobs(client, keys),
         )
         try:
             yield

@@ -145,8 +145,10 @@ class Deployment:
         window: int = 64,
         on_done: Callable[[UnitKey, bool], None] | None = None,
         timeout_s: float = 3600,
+        cancelled: Callable[[], bool] | None = None,
     ) -> tuple[int, int, list[str]]:
-        """Queue ``units`` (a window at a time) and wait for all; (made, skipped, failures)."""
+        """Queue ``units`` (a window at a time) and wait for all; (made, skipped, failures).
+        ``cancelled`` is asked between steps: True stops it (SeedError)."""
         pending = deque(dict.fromkeys(units))
         waiting: dict[str, UnitKey] = {}
         made = skipped = 0
@@ -157,6 +159,8 @@ class Deployment:
         last_poll = last_want = 0.0
         try:
             while pending or waiting:
+                if cancelled is not None and cancelled():
+                    raise SeedError(f"cancelled with {len(pending) + len(waiting)} units to go")
                 if waiting and time.monotonic() - last_want > 1:
                     last_want = time.monotonic()
                     self.protocol.want(waiting)

@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from fastapi import Request
 
 from app.completion import CompletionHub
+from app.export_jobs import ExportJobs
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from app.redis_pipe import PipelinedRedis
@@ -34,6 +35,7 @@ class Services:
     hub: CompletionHub
     tiles: TileService
     memory: TileMemoryCache
+    export_jobs: ExportJobs
     # The hot path's pipelined reads (None: it uses `redis`, e.g. for a rediss:// URL).
     redis_pipe: PipelinedRedis | None = None
 

@@ -11,6 +11,10 @@ Redis is the cache, the queue, the locks and the notification bus (DESIGN §2):
 - ``{p}:wanted:{unit}``  "someone waits for this unit" (expiring; refreshed while they wait).
 - ``{p}:worker:{id}``  liveness key of each worker (expires unless renewed).
 - ``{p}:generations:{world}``  hash unit -> times generated (only with record_generations).
+- ``{p}:export:{job}``  hash: an export job's request, status and progress.
+- ``{p}:jobs:export``  stream of export jobs, consumer group ``exporters``.
+- ``{p}:exports:active:{client}``  set of a client's unfinished export jobs (its quota).
+- ``{p}:exports:expiry``  sorted set job -> when its file expires.
 """
 
 from __future__ import annotations
@@ -72,6 +76,20 @@ class Keys:
 
     def generations(self, world: str) -> str:
         return f"{self.prefix}:generations:{world}"
+
+    def export_job(self, job_id: str) -> str:
+        return f"{self.prefix}:export:{job_id}"
+
+    @property
+    def export_stream(self) -> str:
+        return f"{self.prefix}:jobs:export"
+
+    def exports_active(self, client: str) -> str:
+        return f"{self.prefix}:exports:active:{client}"
+
+    @property
+    def export_expiry(self) -> str:
+        return f"{self.prefix}:exports:expiry"
 
 
 def job_fields(unit: UnitKey, attempt: int = 0) -> dict[str, str]:

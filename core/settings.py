@@ -129,6 +129,10 @@ class ApiSettings(BaseSettings):
     export_direct_max_pixels: int = Field(4_000_000, ge=0)
     export_dir: Path = Path("data/exports")
     export_timeout_s: float = Field(3600.0, gt=0)
+    # Export jobs: unfinished ones per client (429 beyond; 0: no limit), and how long a
+    # finished file is kept before its export worker deletes it.
+    export_max_active_per_client: int = Field(2, ge=0)
+    export_ttl_s: int = Field(7 * 24 * 3600, ge=60)
     # API keys (comma-separated) and/or a file of `sha256:<hex>` lines: when any is set,
     # exports, export jobs and /metrics need `Authorization: Bearer KEY`; tiles and their
     # metadata too when tiles_require_key is set (`?key=KEY` also works on those URLs).

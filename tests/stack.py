@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -41,6 +44,7 @@ class Stack:
             "SYNTHTILES_REDIS_URL": redis_url(),
             "SYNTHTILES_REDIS_PREFIX": prefix,
             "SYNTHTILES_STORE_ROOT": str(self.store_root),
+            "SYNTHTILES_EXPORT_DIR": str(tmp / "exports"),
             "SYNTHTILES_WORLDS_FILE": str(WORLDS_FILE),
             "SYNTHTILES_RECORD_GENERATIONS": "true",
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
@@ -131,3 +135,16 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
             total += float(value)
     return total
+
+
+@contextlib.contextmanager
+def running_stack(tmp: Path, workers: int = 1, **env: str) -> Iterator[Stack]:
+    """A fresh deployment (own key prefix and store) with an API and ``workers`` workers."""
+    stack = Stack(tmp, f"synthtiles-test-{uuid.uuid4().hex[:8]}", **env)
+    try:
+        stack.base_url = stack.start_api()
+        for index in range(workers):
+            stack.start_worker(f"w{index + 1}")
+        yield stack
+    finally:
+        stack.stop()

@@ -4,38 +4,27 @@ the API stops waiting for a client that hung up, and workers drop jobs nobody wa
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.stack import Stack, metric_value
+from tests.stack import Stack, metric_value, running_stack
 from tests.test_serving import tile_at
 
 pytestmark = pytest.mark.integration
 
 
-def _stack(tmp_path: Path, drop_unwanted_above: int) -> Stack:
-    return Stack(
-        tmp_path,
-        f"synthtiles-test-{uuid.uuid4().hex[:8]}",
-        SYNTHTILES_PROCEDURAL_DELAY_S="1.0",  # every unit takes a second
-        SYNTHTILES_BATCH_SIZE="1",
-        SYNTHTILES_DROP_UNWANTED_ABOVE=str(drop_unwanted_above),
-    )
-
-
 @pytest.fixture
 def flooded(tmp_path: Path) -> Iterator[Stack]:
-    stack = _stack(tmp_path, drop_unwanted_above=0)
-    try:
-        stack.base_url = stack.start_api()
-        stack.start_worker("w1")
+    with running_stack(
+        tmp_path,
+        SYNTHTILES_PROCEDURAL_DELAY_S="1.0",  # every unit takes a second
+        SYNTHTILES_BATCH_SIZE="1",
+        SYNTHTILES_DROP_UNWANTED_ABOVE="0",
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def _flood(stack: Stack, tiles: list[tuple[int, int, int]]) -> None:

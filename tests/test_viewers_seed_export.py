@@ -291,7 +291,7 @@ def wait_for_export(status_url: str, timeout_s: float = 240) -> dict:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = httpx.get(status_url, timeout=10).json()
-        assert status["status"] in ("running", "done"), status
+        assert status["status"] in ("queued", "running", "done"), status
         if status["status"] == "done":
             return status
         time.sleep(0.5)

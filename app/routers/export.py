@@ -2,8 +2,8 @@
 MBTiles or PMTiles package (a zoom range) for offline use.
 
 Small exports are answered directly; larger ones become jobs (202 + a status URL with
-progress, then the file). Job state lives in Redis so any API process can report it; the
-file is written atomically into the export directory.
+progress, then the file), run by export workers (app/export_worker.py), never in the API.
+Job state lives in Redis so any API process reports it; files are kept in the store.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from app import metrics
 from app.auth import require_key
 from app.errors import ApiError, still_generating
 from app.export import (
@@ -31,6 +32,8 @@ from app.export import (
     store_reader,
     write_export,
 )
+from app.export_jobs import UNFINISHED, decode, file_member, file_name, job_id_of
+from app.routers.tiles import client_id
 from app.seeding import SeedError, parse_bbox
 from app.services import Services, services
 from app.tile_service import GenerationFailed, GenerationTimeout
@@ -40,8 +43,7 @@ from core.store import iter_stream
 
 router = APIRouter(tags=["export"], dependencies=[Depends(require_key)])
 log = logging.getLogger("synthtiles.export")
-_JOB_TTL_S = 7 * 24 * 3600
-_tasks: set[asyncio.Task] = set()  # keep references: background tasks must not be collected
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 class ExportRequest(BaseModel):
@@ -120,32 +122,50 @@ async def export(request: Request, body: ExportRequest) -> Response:
             headers={"Content-Disposition": f'attachment; filename="{plan.filename}"'},
         )
 
-    job_id = uuid.uuid4().hex
-    key = f"{state.keys.prefix}:export:{job_id}"
-    await state.redis.hset(
-        key,
-        mapping={
-            "status": "running",
+    job_id = job_id_of(plan)
+    minzoom, maxzoom = body.zoom_range()
+    request_record = {
+        "world": plan.world.id,
+        "bbox": list(plan.bbox),
+        "format": plan.format,
+        "minzoom": minzoom,
+        "maxzoom": maxzoom,
+    }
+    created = await state.export_jobs.create(
+        job_id,
+        client_id(request) or "anonymous",
+        {
             "done": 0,
             "total": len(plan.units()),
             "error": "",
             "format": plan.format,
             "filename": plan.filename,
+            "created": time.time(),
             "updated": time.time(),
-            "request": body.model_dump_json(),
+            "request": json.dumps(request_record),
         },
+        state.api.export_max_active_per_client,
+        state.api.export_ttl_s,
     )
-    await state.redis.expire(key, _JOB_TTL_S)
-    task = asyncio.create_task(_run_job(state, plan, job_id, key))
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
+    created = created.decode() if isinstance(created, bytes) else created
+    if created == "quota":
+        metrics.REFUSALS.labels("export_quota").inc()
+        raise ApiError(
+            429,
+            f"this client already has {state.api.export_max_active_per_client} unfinished "
+            "exports; wait for one to finish or cancel one (DELETE /export/{job})",
+            headers={"Retry-After": str(state.api.retry_after_s)},
+            reason="export_quota",
+        )
     accepted = {
         "job": job_id,
-        "status": "running",
+        "status": "queued" if created == "created" else created,
         "status_url": f"/export/{job_id}",
         "format": plan.format,
         "units": len(plan.units()),
         "pixels": plan.pixels,
+        # The same export asked for again is the same job (and file), not a new one.
+        "existing": created != "created",
     }
     if isinstance(plan, CogExport):
         accepted.update(width=plan.width, height=plan.height)
@@ -156,34 +176,6 @@ async def export(request: Request, body: ExportRequest) -> Response:
         status_code=202,
         headers={"Location": f"/export/{job_id}"},
     )
-
-
-async def _run_job(state: Services, plan: Export, job_id: str, key: str) -> None:
-    done = 0
-
-    def progressed() -> None:
-        nonlocal done
-        done += 1
-
-    async def report() -> None:
-        while True:
-            await state.redis.hset(key, mapping={"done": done, "updated": time.time()})
-            await asyncio.sleep(1)
-
-    reporter = asyncio.create_task(report())
-    try:
-        await state.tiles.ensure_units(
-            plan.world, plan.units(), Priority.SEEDING, state.api.export_timeout_s, progressed
-        )
-        await asyncio.to_thread(_write_to_store, state, plan, job_id)
-        await state.redis.hset(key, mapping={"status": "done", "done": done})
-    except Exception as exc:
-        log.exception("export %s failed", job_id)
-        await state.redis.hset(
-            key, mapping={"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-        )
-    finally:
-        reporter.cancel()
 
 
 @router.get("/export/{job_id}", summary="Status and progress of an export job")
@@ -201,26 +193,13 @@ async def export_status(request: Request, job_id: str) -> JSONResponse:
         "request": json.loads(job["request"]),
     }
     if job["status"] == "running" and time.time() - float(job["updated"]) > 30:
-        body.update(status="failed", error="the API process running this export stopped")
+        # Its export worker stopped; the job is re-claimed by another (or the restarted one).
+        body["stalled"] = True
     if job["error"]:
         body["error"] = job["error"]
     if job["status"] == "done":
         body["file_url"] = f"/export/{job_id}/file"
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
-
-
-def _job_file_name(job_id: str, format: str) -> str:
-    return f"exports/{job_id}{SUFFIXES[format]}"
-
-
-def _write_to_store(state: Services, plan: Export, job_id: str) -> None:
-    """Written in local scratch space, then kept in the store: any API replica serves it."""
-    scratch = state.api.export_dir / f".{job_id}{SUFFIXES[plan.format]}"
-    try:
-        _write(state, plan, scratch)
-        state.store.put_file(_job_file_name(job_id, plan.format), scratch)
-    finally:
-        scratch.unlink(missing_ok=True)
 
 
 @router.get("/export/{job_id}/file", summary="The finished export")
@@ -231,7 +210,9 @@ async def export_file(request: Request, job_id: str) -> Response:
     format = job.get(b"format", b"cog").decode() if job else "cog"
     found = None
     if job and format in SUFFIXES and job.get(b"status") == b"done":
-        found = await asyncio.to_thread(state.store.open_file, _job_file_name(job_id, format))
+        found = await asyncio.to_thread(
+            state.store.open_file, file_name(file_member(job_id, format))
+        )
     if found is None:
         raise ApiError(404, f"export {job_id!r} has no file (yet); see /export/{job_id}")
     stream, size = found
@@ -244,3 +225,24 @@ async def export_file(request: Request, job_id: str) -> Response:
             "Content-Disposition": f'attachment; filename="{filename}"',
         },
     )
+
+
+@router.delete(
+    "/export/{job_id}",
+    summary="Cancel an unfinished export, or delete a finished one and its file",
+)
+async def delete_export(request: Request, job_id: str) -> JSONResponse:
+    state = services(request)
+    before = await state.export_jobs.cancel(job_id)
+    if before is None:
+        raise ApiError(404, f"no export job {job_id!r}")
+    before = before.decode() if isinstance(before, bytes) else before
+    if before in UNFINISHED:
+        return JSONResponse({"job": job_id, "status": "cancelled"}, headers=_NO_STORE)
+    job = decode(await state.redis.hgetall(state.keys.export_job(job_id)))
+    if job.get("format") in SUFFIXES:
+        member = file_member(job_id, job["format"])
+        await asyncio.to_thread(state.store.delete_file, file_name(member))
+        await state.redis.zrem(state.keys.export_expiry, member)
+    await state.redis.delete(state.keys.export_job(job_id))
+    return JSONResponse({"job": job_id, "status": "deleted"}, headers=_NO_STORE)
