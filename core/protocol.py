@@ -5,6 +5,7 @@ Redis is the cache, the queue, the locks and the notification bus (DESIGN §2):
 - ``{p}:tile:{world}:{model}:{z}:{x}:{y}``  hash {png, etag}: the tile cache (expiring keys).
 - ``{p}:jobs:interactive`` / ``{p}:jobs:seeding``  streams, consumer group ``workers``.
 - ``{p}:jobs:dead``  stream of jobs that failed ``max_attempts`` times.
+- ``{p}:jobs:retry``  sorted set of failed jobs waiting out their backoff, by due time.
 - ``{p}:job:{unit}``  "a job for this unit is queued" marker (SET NX EX), value = priority.
 - ``{p}:lease:{unit}``  "a worker is generating this unit now" lease (SET NX PX).
 - ``{p}:done``  pub/sub channel; one JSON message per finished or failed unit.
@@ -54,6 +55,10 @@ class Keys:
     def dead_letter(self) -> str:
         return f"{self.prefix}:jobs:dead"
 
+    @property
+    def retry(self) -> str:
+        return f"{self.prefix}:jobs:retry"
+
     def job(self, unit: UnitKey) -> str:
         return f"{self.prefix}:job:{unit}"
 
@@ -90,10 +95,6 @@ class Keys:
     @property
     def export_expiry(self) -> str:
         return f"{self.prefix}:exports:expiry"
-
-
-def job_fields(unit: UnitKey, attempt: int = 0) -> dict[str, str]:
-    return {"unit": str(unit), "attempt": str(attempt)}
 
 
 # Queue a job for a unit unless one is queued already, in one atomic step. A request at
@@ -198,6 +199,19 @@ return dropped
 """
 
 
+# Put back into their streams the failed jobs whose backoff is over (members are
+# "attempt|stream|unit"). KEYS: the retry set; ARGV: now. Returns how many.
+RELEASE_RETRIES_LUA = """
+local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, member in ipairs(due) do
+  local attempt, stream, unit = string.match(member, '^(%d+)|([^|]+)|(.+)$')
+  if stream then redis.call('xadd', stream, '*', 'unit', unit, 'attempt', attempt) end
+  redis.call('zrem', KEYS[1], member)
+end
+return #due
+"""
+
+
 class QueueProtocol:
     """The job queue's operations as Lua scripts, on a sync or an asyncio Redis client alike:
     each call returns what the client's commands return (a value, or an awaitable), as
@@ -212,6 +226,7 @@ class QueueProtocol:
         self._want = client.register_script(WANT_LUA)
         self._drop_unwanted = client.register_script(DROP_UNWANTED_LUA)
         self._sweep_unwanted = client.register_script(SWEEP_UNWANTED_LUA)
+        self._release_retries = client.register_script(RELEASE_RETRIES_LUA)
         self._streams = [keys.stream(p) for p in PRIORITY_ORDER]
 
     def submit(self, unit: UnitKey, priority: Priority = Priority.INTERACTIVE) -> Any:
@@ -239,6 +254,10 @@ class QueueProtocol:
             keys=[self.keys.stream(Priority.INTERACTIVE)],
             args=[CONSUMER_GROUP, str(scan), self.keys.prefix],
         )
+
+    def release_due_retries(self, now: float) -> Any:
+        """Re-queue failed jobs whose backoff ended by ``now``; how many."""
+        return self._release_retries(keys=[self.keys.retry], args=[str(now)])
 
     def ensure_groups(self) -> Any:
         return self._ensure_groups(keys=self._streams, args=[CONSUMER_GROUP])

@@ -67,6 +67,8 @@ class QueueSettings(BaseSettings):
     # away) are dropped unmade while more than this many are queued (0: always), so the
     # clients still waiting are not stuck behind them. Seeding jobs are never dropped.
     drop_unwanted_above: int = Field(0, ge=0)
+    # A failed job is retried after this many seconds, doubling with each further attempt.
+    retry_backoff_s: float = Field(2.0, ge=0)
     # A job that failed this many times goes to the dead-letter stream.
     max_attempts: int = Field(3, ge=1, le=100)
     # Record how many times each unit was generated (for tests and `synthtiles eval`).

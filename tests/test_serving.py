@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 
 import httpx
 import numpy as np
@@ -208,8 +209,13 @@ def test_wrong_method_is_405(stack: Stack) -> None:
     assert "not allowed" in response.json()["error"]
 
 
-def test_failing_job_is_dead_lettered_and_answered_500(stack: Stack) -> None:
+def test_failing_job_is_retried_with_backoff_then_dead_lettered_and_answered_500(
+    stack: Stack,
+) -> None:
+    started = time.monotonic()
     response = httpx.get(f"{stack.base_url}/worlds/broken/3/2/2.png", timeout=60)
+    # Three attempts, 2 s then 4 s apart (SYNTHTILES_RETRY_BACKOFF_S doubling).
+    assert time.monotonic() - started >= 5.5
     assert response.status_code == 500
     assert "missing@1.0" in response.json()["error"]
     dead = stack.redis.xrange(f"{stack.prefix}:jobs:dead")
@@ -222,6 +228,8 @@ def test_failing_job_is_dead_lettered_and_answered_500(stack: Stack) -> None:
     assert httpx.get(f"{stack.base_url}/{z}/{x}/{y}.png", timeout=60).status_code == 200
     metrics = httpx.get(f"{stack.base_url}/metrics", timeout=10).text
     assert metric_value(metrics, "synthtiles_jobs_dead_lettered_total") >= 1
+    assert metric_value(metrics, "synthtiles_jobs_retried_total") >= 2
+    assert stack.redis.zcard(f"{stack.prefix}:jobs:retry") == 0
     assert metric_value(metrics, "synthtiles_generation_failures_total") >= 1
 
 

@@ -38,7 +38,6 @@ from core.protocol import (
     QueueProtocol,
     done_message,
     etag_of,
-    job_fields,
 )
 from core.settings import QueueSettings, RedisSettings, WorkerSettings
 from core.store import TileStore, check_world_records
@@ -146,6 +145,7 @@ class Worker:
         try:
             while not self.stop_event.is_set():
                 try:
+                    self.protocol.release_due_retries(time.time())
                     jobs = self._reclaim() + self._read_batch()
                     if jobs:
                         self.process(jobs)
@@ -486,8 +486,11 @@ class Worker:
         if attempt >= self.queue.max_attempts:
             self._dead_letter(job, error, attempt)
             return
+        # Back off (2 s, 4 s, ...): a failure that is the device's or a dependency's moment
+        # is not retried at once, and the job waits outside the stream meanwhile.
+        backoff = self.queue.retry_backoff_s * 2 ** (attempt - 1)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(job.stream, job_fields(job.unit, attempt))
+        pipe.zadd(self.keys.retry, {f"{attempt}|{job.stream}|{job.unit}": time.time() + backoff})
         self._ack(pipe, job)
         pipe.execute()
         metrics.JOBS_RETRIED.inc()
