@@ -165,6 +165,7 @@ def serve(args: argparse.Namespace) -> int:
     metrics_dir = None
     workers = None
     exporters = None
+    metrics_server = None
 
     # From the very first moment: a stop signal (also SIGHUP, a closed terminal) unwinds to
     # the cleanup below, which then ignores further signals so a second one cannot cut it
@@ -190,6 +191,18 @@ def serve(args: argparse.Namespace) -> int:
             remove_stale_temp_dirs(METRICS_DIR_PREFIX)  # left by a serve killed outright
             metrics_dir = str(owned_temp_dir(METRICS_DIR_PREFIX))
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        if config.metrics.metrics_port:
+            from app.metrics_server import start_metrics_server
+            from core.protocol import QueueProtocol, parse_stats
+
+            stats = QueueProtocol(
+                config.redis_client(os.environ["SYNTHTILES_REDIS_URL"]),
+                config.keys,
+                config.queue.job_ttl_s,
+            )
+            metrics_server = start_metrics_server(
+                args.host, config.metrics.metrics_port, lambda: parse_stats(stats.stats())
+            )
         if args.embedded_workers > 0:
             liveness = config.redis_client(os.environ["SYNTHTILES_REDIS_URL"])
             workers = EmbeddedWorkers(
@@ -226,6 +239,8 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(stop_signal, signal.SIG_IGN)
+        if metrics_server is not None:
+            metrics_server.shutdown()
         if exporters is not None:
             exporters.stop()
         if workers is not None:
@@ -245,10 +260,10 @@ def worker(args: argparse.Namespace) -> int:
     if args.device:
         device = config.worker.model_copy(update={"device": args.device})
         config = dataclasses.replace(config, worker=device)
-    if config.worker.metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if config.metrics.metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import start_http_server
 
-        start_http_server(config.worker.metrics_port)
+        start_http_server(config.metrics.metrics_port)
     from worker.runner import Worker  # after PROMETHEUS_MULTIPROC_DIR is settled
 
     runner = Worker.from_config(config, worker_id=args.id)

@@ -105,6 +105,7 @@ def create_app(config: Config | None = None) -> FastAPI:
             memory=memory,
             redis_pipe=_pipelined(redis_url),
             export_jobs=ExportJobs(client, keys),
+            metrics_port=config.metrics.metrics_port,
         )
         try:
             yield

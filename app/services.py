@@ -38,6 +38,8 @@ class Services:
     export_jobs: ExportJobs
     # The hot path's pipelined reads (None: it uses `redis`, e.g. for a rediss:// URL).
     redis_pipe: PipelinedRedis | None = None
+    # Set when `serve` exposes the metrics on their own port: /metrics then answers 404.
+    metrics_port: int | None = None
 
     def cors_headers(self, origin: bytes | None) -> list[tuple[bytes, bytes]]:
         """CORS headers for a simple GET, as CORSMiddleware would send them."""

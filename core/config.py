@@ -19,6 +19,7 @@ from core import plans
 from core.protocol import Keys
 from core.settings import (
     ApiSettings,
+    MetricsSettings,
     QueueSettings,
     RedisSettings,
     StoreSettings,
@@ -45,6 +46,7 @@ class Config:
     queue: QueueSettings = field(default_factory=QueueSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:

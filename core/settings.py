@@ -98,6 +98,14 @@ class WorkerSettings(BaseSettings):
     # another worker is generating.
     generation_timeout_s: float = Field(600.0, gt=0)
     procedural_delay_s: float = Field(0.0, ge=0)
+
+
+class MetricsSettings(BaseSettings):
+    model_config = _ENV
+
+    # Prometheus metrics on their own port: a standalone `synthtiles worker` serves its own
+    # there; `synthtiles serve` serves all its processes' there (and not on /metrics of the
+    # public port).
     metrics_port: int | None = Field(None, ge=1, le=65535)
 
 

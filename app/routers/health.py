@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from app import metrics
 from app.auth import require_key
+from app.errors import ApiError
 from app.services import services
 
 router = APIRouter(tags=["operations"])
@@ -50,6 +51,8 @@ async def readyz(request: Request) -> JSONResponse:
     dependencies=[Depends(require_key)],
 )
 async def prometheus_metrics(request: Request) -> Response:
+    if services(request).metrics_port:
+        raise ApiError(404, "metrics are served on their own port (SYNTHTILES_METRICS_PORT)")
     try:
         waiting, in_progress = await services(request).queue.stats()
     except Exception:  # metrics must still render when Redis is down
