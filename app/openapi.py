@@ -61,6 +61,24 @@ def _tile_responses() -> dict[str, Any]:
     }
 
 
+def _keyed_responses(path: str, method: str) -> dict[str, Any]:
+    """Errors of the routes behind an API key (exports, metrics) beyond the generic ones."""
+    responses = {
+        "401": _error("an API key is required (SYNTHTILES_API_KEYS is set)"),
+        "403": _error("the API key is not valid"),
+    }
+    if path == "/metrics":
+        responses["404"] = _error("metrics are served on their own port")
+    if "{job_id}" in path:
+        responses["404"] = _error("no such export job (or no file yet)")
+    if path == "/export" and method == "post":
+        responses["404"] = _error("unknown world")
+        responses["413"] = _error("the export or the request body is too large")
+        responses["429"] = _error("this client has too many unfinished exports", True)
+        responses["503"] = _error("the export's tiles are still being generated", True)
+    return responses
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     # GET and HEAD of one route share FastAPI's operation id; they are renamed below.
     with warnings.catch_warnings():
@@ -82,6 +100,8 @@ def document(app: FastAPI) -> dict[str, Any]:
             is_tile = path.endswith("/{z}/{x}/{y_file}")
             if is_tile:
                 responses.update(_tile_responses())
+            if path.startswith("/export") or path == "/metrics":
+                responses.update(_keyed_responses(path, method))
             for parameter in operation.get("parameters", []):
                 if is_tile and parameter["name"] in TILE_PARAMETERS:
                     parameter["schema"] = TILE_PARAMETERS[parameter["name"]]

@@ -48,7 +48,9 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 class ExportRequest(BaseModel):
     world: str | None = Field(None, description="world id (default: the default world)")
-    bbox: list[float] = Field(description="[minlon, minlat, maxlon, maxlat]")
+    bbox: list[float] = Field(
+        description="[minlon, minlat, maxlon, maxlat]", min_length=4, max_length=4
+    )
     format: ExportFormat = Field(
         "cog",
         description="cog: one GeoTIFF at `zoom`; mbtiles or pmtiles: every tile of the bbox "
