@@ -106,4 +106,6 @@ def install_error_handlers(app: FastAPI) -> None:
             {"where": ".".join(str(part) for part in error["loc"]), "problem": error["msg"]}
             for error in exc.errors()
         ]
-        return error_response(400, "invalid request", problems=problems)
+        first = problems[0] if problems else {"where": "request", "problem": "malformed"}
+        message = f"invalid request: {first['where']}: {first['problem']}"
+        return error_response(400, message, problems=problems)

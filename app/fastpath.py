@@ -9,7 +9,6 @@ world's model, so a hit needs no further validation.
 
 from __future__ import annotations
 
-import re
 import time
 
 from redis.exceptions import RedisError
@@ -20,14 +19,9 @@ from app import metrics
 from app.auth import presented_key
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches
 from app.middleware import NOSNIFF
+from app.tile_url import DEFAULT_ROUTE, FAST_PATH, WORLD_ROUTE
 from core.protocol import etag_of
 
-# Same rule as app.validation: no sign, no leading zeros. Anything else goes the slow way.
-_NUMBER = r"(0|[1-9][0-9]{0,9})"
-_WORLD = r"(?:/worlds/([a-z0-9][a-z0-9_-]{0,62}))?"
-_TILE_PATH = re.compile(rf"^{_WORLD}/{_NUMBER}/{_NUMBER}/{_NUMBER}\.png$")
-DEFAULT_ROUTE = "/{z}/{x}/{y_file}"
-WORLD_ROUTE = "/worlds/{world_id}/{z}/{x}/{y_file}"
 _CACHE_CONTROL = TILE_CACHE_CONTROL.encode()
 
 
@@ -40,7 +34,7 @@ class TileFastPath:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        match = _TILE_PATH.match(scope["path"])
+        match = FAST_PATH.match(scope["path"])
         services = getattr(self.state, "services", None)
         if match is None or services is None:
             await self.app(scope, receive, send)

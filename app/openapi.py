@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.tile_url import DEFAULT_ROUTE, PARAMETER_SCHEMAS, WORLD_ROUTE
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error", "status"],
@@ -25,16 +27,6 @@ ERROR_SCHEMA = {
 }
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
-_NUMBER = r"^(0|[1-9][0-9]{0,9})$"
-TILE_PARAMETERS = {
-    "z": {"type": "string", "pattern": _NUMBER, "description": "zoom (no sign, no leading 0)"},
-    "x": {"type": "string", "pattern": _NUMBER, "description": "column"},
-    "y_file": {
-        "type": "string",
-        "pattern": r"^(0|[1-9][0-9]{0,9})\.png$",
-        "description": "row, then .png",
-    },
-}
 
 
 def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
@@ -97,14 +89,14 @@ def document(app: FastAPI) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if responses.pop("422", None) is not None:
                 responses["400"] = _error("invalid request: the body says which field and why")
-            is_tile = path.endswith("/{z}/{x}/{y_file}")
+            is_tile = path in (DEFAULT_ROUTE, WORLD_ROUTE)
             if is_tile:
                 responses.update(_tile_responses())
             if path.startswith("/export") or path == "/metrics":
                 responses.update(_keyed_responses(path, method))
             for parameter in operation.get("parameters", []):
-                if is_tile and parameter["name"] in TILE_PARAMETERS:
-                    parameter["schema"] = TILE_PARAMETERS[parameter["name"]]
+                if is_tile and parameter["name"] in PARAMETER_SCHEMAS:
+                    parameter["schema"] = PARAMETER_SCHEMAS[parameter["name"]]
                 if parameter["name"] == "world_id" and "404" not in responses:
                     responses["404"] = _error("unknown world")
     return doc

@@ -5,13 +5,9 @@ Checked before anything touches Redis, so a bad request never becomes a job.
 
 from __future__ import annotations
 
-import re
-
 from app.errors import ApiError
+from app.tile_url import INTEGER, TILE_FORMAT
 from core.world import World, WorldCatalog
-
-_INTEGER = re.compile(r"^(0|[1-9][0-9]{0,9})$")  # no sign, no leading zeros, at most 10 digits
-TILE_FORMAT = "png"
 
 
 def resolve_world(catalog: WorldCatalog, world_id: str) -> World:
@@ -22,7 +18,7 @@ def resolve_world(catalog: WorldCatalog, world_id: str) -> World:
 
 
 def _parse_int(name: str, raw: str) -> int:
-    if not _INTEGER.match(raw):
+    if not INTEGER.match(raw):
         raise ApiError(
             400, f"{name} must be a non-negative integer without sign or leading zeros, got {raw!r}"
         )

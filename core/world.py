@@ -20,12 +20,16 @@ MERCATOR_MAX_LAT = 85.0511287798066
 MAX_SUPPORTED_ZOOM = 24
 
 
+# A world id: what may appear in /worlds/{id}/... URLs and in the store's paths.
+WORLD_ID_PATTERN = r"[a-z0-9][a-z0-9_-]{0,62}"
+
+
 class World(BaseModel):
     """One synthetic world: everything that fixes its pixels."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    id: str = Field(pattern=rf"^{WORLD_ID_PATTERN}$")
     name: str = ""
     seed: int = Field(ge=0, lt=2**63)
     model: str = Field(pattern=r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.+-]+$", description="NAME@VERSION")

@@ -88,9 +88,7 @@ def test_a_job_whose_export_worker_died_is_resumed(deployment: Stack) -> None:
         time.sleep(0.1)
     (api,) = [p for p in deployment.processes if "serve" in psutil.Process(p.pid).cmdline()]
     (exporter,) = [
-        child
-        for child in psutil.Process(api.pid).children()
-        if "export-worker" in child.cmdline()
+        child for child in psutil.Process(api.pid).children() if "export-worker" in child.cmdline()
     ]
     exporter.send_signal(signal.SIGKILL)  # serve starts another, which re-claims the job
     done = wait_for_export(f"{base}/export/{job}")

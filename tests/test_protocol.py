@@ -94,7 +94,7 @@ def test_a_job_is_dropped_only_when_unwanted_and_the_queue_is_deep(keys: Keys) -
     queue.want([UNIT])
     queue.submit(UNIT)
     queue.submit(OTHER)
-    (_, entries), = client.xreadgroup("workers", "w1", {stream: ">"}, count=2)
+    ((_, entries),) = client.xreadgroup("workers", "w1", {stream: ">"}, count=2)
     (wanted_id, _), (unwanted_id, _) = entries
 
     assert queue.drop_unwanted(stream, wanted_id.decode(), UNIT, 0) == 0  # someone waits

@@ -153,9 +153,7 @@ def test_serve_restarts_its_private_redis_and_removes_stale_temp_dirs(tmp_path: 
         assert not any(folder.exists() for folder in stale)
         assert unrelated.exists()  # not marked as ours: left alone
 
-        (server,) = [
-            p for p in psutil.Process(serve.pid).children() if "redis-server" in p.name()
-        ]
+        (server,) = [p for p in psutil.Process(serve.pid).children() if "redis-server" in p.name()]
         server.kill()
         server.wait(timeout=10)
         deadline = time.monotonic() + 30

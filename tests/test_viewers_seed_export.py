@@ -338,7 +338,7 @@ def test_cli_export(stack: Stack, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"bbox": [1, 2, 3], "zoom": 5}, 400, "4 numbers"),
+        ({"bbox": [1, 2, 3], "zoom": 5}, 400, "body.bbox: List should have at least 4"),
         ({"bbox": ["a", 2, 3, 4], "zoom": 5}, 400, "invalid request"),
         ({"bbox": [5, 0, 0, 5], "zoom": 5}, 400, "inverted"),
         ({"bbox": [100, 60, 110, 70], "zoom": 5}, 400, "does not overlap"),

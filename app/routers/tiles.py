@@ -9,6 +9,7 @@ from app.errors import ApiError, still_generating
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches, png_response
 from app.services import services
 from app.tile_service import ClientGone, GenerationFailed, GenerationTimeout, TileSource
+from app.tile_url import DEFAULT_ROUTE, WORLD_ROUTE
 from app.validation import parse_tile, resolve_world
 from core.world import World
 
@@ -69,7 +70,7 @@ async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> 
 
 
 @router.api_route(
-    "/worlds/{world_id}/{z}/{x}/{y_file}",
+    WORLD_ROUTE,
     methods=["GET", "HEAD"],
     response_class=Response,
     summary="A tile of a named world",
@@ -80,7 +81,7 @@ async def world_tile(request: Request, world_id: str, z: str, x: str, y_file: st
 
 
 @router.api_route(
-    "/{z}/{x}/{y_file}",
+    DEFAULT_ROUTE,
     methods=["GET", "HEAD"],
     response_class=Response,
     summary="A tile of the default world",
