@@ -17,10 +17,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import metrics
 from app.auth import presented_key
-from app.http_caching import TILE_CACHE_CONTROL, etag_matches
+from app.http_caching import TILE_CACHE_CONTROL, cached_etag, etag_matches
 from app.middleware import NOSNIFF
 from app.tile_url import DEFAULT_ROUTE, FAST_PATH, WORLD_ROUTE
-from core.protocol import etag_of
 
 _CACHE_CONTROL = TILE_CACHE_CONTROL.encode()
 
@@ -98,6 +97,9 @@ class TileFastPath:
             return None  # the route answers, with its own handling of a Redis outage
         if png is None:
             return None
-        entry = (png, etag.decode() if etag else etag_of(png))
+        checked = cached_etag(png, etag, services.api.verify_cached_tiles)
+        if checked is None:
+            return None  # the route drops the entry and answers from the store
+        entry = (png, checked)
         services.memory.put((world_id, z, x, y), *entry)
         return entry

@@ -83,6 +83,7 @@ def create_app(config: Config | None = None) -> FastAPI:
             api.tile_wait_timeout_s,
         )
         tile_service.retry_after_s = api.retry_after_s
+        tile_service.verify_cached = api.verify_cached_tiles
         tile_service.fair_use = FairUse(
             client,
             keys,

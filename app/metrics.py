@@ -49,6 +49,10 @@ REFUSALS = Counter(
     "redis_down (503), unauthorized (401/403)",
     ["reason"],
 )
+CACHE_INTEGRITY_FAILURES = Counter(
+    "synthtiles_cache_integrity_failures_total",
+    "Redis-cached tiles whose bytes did not match their ETag (not served; the store was used)",
+)
 REDIS_ERRORS = Counter(
     "synthtiles_redis_errors_total", "Redis failures the API worked around or reported"
 )

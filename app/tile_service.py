@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from app import metrics
 from app.completion import CompletionHub
 from app.fair_use import FairUse
+from app.http_caching import cached_etag
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from core.png import encode_plain
@@ -99,6 +100,7 @@ class TileService:
         self._wait_timeout_s = wait_timeout_s
         self.fair_use: FairUse | None = None
         self.retry_after_s = 5  # the Retry-After a timed-out request is answered with
+        self.verify_cached = True  # check Redis-cached bytes against their ETag
 
     async def cached(self, world: World, z: int, x: int, y: int) -> Tile | None:
         png, etag = await self._redis.hmget(
@@ -106,7 +108,11 @@ class TileService:
         )
         if png is None:
             return None
-        return Tile(png, etag.decode() if etag else etag_of(png), TileSource.CACHE)
+        checked = cached_etag(png, etag, self.verify_cached)
+        if checked is None:  # not the bytes that were published: drop them, use the store
+            await self._redis.delete(self._keys.tile(world.id, world.model, z, x, y))
+            return None
+        return Tile(png, checked, TileSource.CACHE)
 
     async def stored(self, world: World, z: int, x: int, y: int) -> Tile | None:
         png = await asyncio.to_thread(self._store.get, world.id, z, x, y)

@@ -126,6 +126,10 @@ class ApiSettings(BaseSettings):
     # (uvicorn's limit_concurrency), so slow or idle clients cannot pile up without bound.
     max_request_body_bytes: int = Field(65_536, ge=1024)
     max_connections: int = Field(1024, ge=16)
+    # Check a Redis-cached tile's bytes against its ETag (a sha256) before serving it as
+    # immutable; a mismatch is dropped and the store answers. Memory-cached tiles were
+    # checked on their way in. Off only where Redis is trusted and every cycle counts.
+    verify_cached_tiles: bool = True
     # Per-process LRU of recently served tiles (0 disables it); hits skip Redis entirely.
     memory_cache_mb: int = Field(128, ge=0)
     # CORS: origins allowed to fetch tiles with GET ("*" lets any Leaflet page use the URL).

@@ -283,3 +283,22 @@ def test_flushed_redis_serves_the_same_tiles_from_the_store(stack: Stack) -> Non
     # The queue comes back by itself too: a cold tile still gets generated.
     z, x, y = tile_at("testland", 6, 30)
     assert httpx.get(f"{api}/{z}/{x}/{y}.png", timeout=60).status_code == 200
+
+
+def test_cached_bytes_that_do_not_match_their_etag_are_not_served(stack: Stack) -> None:
+    api = stack.start_api(SYNTHTILES_MEMORY_CACHE_MB="0")  # every hit goes to Redis
+    z, x, y = tile_at("testland", 5, 7)
+    url = f"{api}/worlds/testland/{z}/{x}/{y}.png"
+    first = httpx.get(url, timeout=60)
+    assert first.status_code == 200
+    key = f"{stack.prefix}:tile:testland:procedural@0.1.0:{z}:{x}:{y}"
+    assert stack.redis.hget(key, "png") == first.content
+    stack.redis.hset(key, "png", b"\x89PNG not the published bytes")  # damaged, or forged
+
+    again = httpx.get(url, timeout=60)
+    assert again.status_code == 200
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert again.headers["x-synthtiles-source"] == "store"
+    assert stack.redis.hget(key, "png") == first.content  # refilled from the store
+    metrics = httpx.get(f"{api}/metrics", timeout=10).text
+    assert metric_value(metrics, "synthtiles_cache_integrity_failures_total") >= 1
