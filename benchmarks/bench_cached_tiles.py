@@ -138,6 +138,11 @@ def main() -> int:
         default=128,
         help="per-process tile LRU (0: every hit goes to Redis)",
     )
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="SYNTHTILES_VERIFY_CACHED_TILES=false: serve Redis hits without the sha256 check",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
@@ -152,6 +157,7 @@ def main() -> int:
         **os.environ,
         "SYNTHTILES_STORE_ROOT": str(store),
         "SYNTHTILES_MEMORY_CACHE_MB": str(args.memory_cache_mb),
+        "SYNTHTILES_VERIFY_CACHED_TILES": "false" if args.no_verify else "true",
     }
     env.pop("SYNTHTILES_REDIS_URL", None)  # a private Redis, so nothing else is measured
     # Serving cached tiles does not depend on the generator: a procedural world seeds fast.
@@ -215,7 +221,8 @@ def main() -> int:
         print(
             f"cached tiles: {len(paths)} distinct, mean {size / len(paths) / 1024:.1f} KiB; "
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; "
-            f"synthtiles API processes: {args.api_workers}; CPUs: {os.cpu_count()}"
+            f"synthtiles API processes: {args.api_workers}; CPUs: {os.cpu_count()}; "
+            f"Redis hits checked against their ETag: {'no' if args.no_verify else 'yes'}"
         )
         print(f"{'server':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
         for name, result in (("synthtiles", ours), ("nginx", theirs)):
