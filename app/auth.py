@@ -107,3 +107,13 @@ async def require_key_for_tiles(request: Request) -> None:
     keys: ApiKeys | None = request.app.state.api_keys
     if keys is not None and keys.tiles_require_key:
         keys.require(request_key(request))
+
+
+def client_id(request: Request) -> str | None:
+    """Whom fair use counts: a valid API key, else the client's address."""
+    keys = request.app.state.api_keys
+    if keys is not None:
+        client = keys.client_of(request_key(request))
+        if client is not None:
+            return client
+    return f"ip:{request.client.host}" if request.client else None

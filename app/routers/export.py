@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from app import metrics
-from app.auth import require_key
+from app.auth import client_id, require_key
 from app.errors import ApiError, still_generating
 from app.export import (
     MEDIA_TYPES,
@@ -33,7 +33,6 @@ from app.export import (
     write_export,
 )
 from app.export_jobs import UNFINISHED, decode, file_member, file_name, job_id_of
-from app.routers.tiles import client_id
 from app.seeding import SeedError, parse_bbox
 from app.services import Services, services
 from app.tile_service import GenerationFailed, GenerationTimeout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.auth import request_key, require_key_for_tiles
+from app.auth import client_id, require_key_for_tiles
 from app.errors import ApiError, still_generating
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches, png_response
 from app.services import services
@@ -17,16 +17,6 @@ router = APIRouter(tags=["tiles"], dependencies=[Depends(require_key_for_tiles)]
 
 # Viewers send this header ("parent") to get a stand-in at once while a tile is generated.
 PLACEHOLDER_HEADER = "x-synthtiles-placeholder"
-
-
-def client_id(request: Request) -> str | None:
-    """Whom fair use counts: a valid API key, else the client's address."""
-    keys = request.app.state.api_keys
-    if keys is not None:
-        client = keys.client_of(request_key(request))
-        if client is not None:
-            return client
-    return f"ip:{request.client.host}" if request.client else None
 
 
 async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> Response:
