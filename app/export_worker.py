@@ -71,7 +71,7 @@ class ExportWorker:
             try:
                 self.expire_files()
                 for entry_id, job_id in self._reclaim() or self._read():
-                    self.run_job(entry_id, job_id)
+                    self._run_safely(entry_id, job_id)
             except redis.RedisError as exc:
                 log.warning("Redis error (%s); retrying in 1 s", exc)
                 self.stop_event.wait(1.0)
@@ -121,6 +121,21 @@ class ExportWorker:
         pipe.execute()
 
     # ------------------------------------------------------------------ one job
+
+    def _run_safely(self, entry_id: str, job_id: str) -> None:
+        """A job that cannot even be read (a damaged record) fails alone: it must not take
+        the export worker down, or its re-claimed entry would do so again and again."""
+        try:
+            self.run_job(entry_id, job_id)
+        except redis.RedisError:
+            raise
+        except Exception as exc:
+            log.exception("export %s could not be run", job_id)
+            self.redis.hset(
+                self.keys.export_job(job_id),
+                mapping={"status": "failed", "error": f"{type(exc).__name__}: {exc}"},
+            )
+            self._finish_entry(entry_id)
 
     def run_job(self, entry_id: str, job_id: str) -> None:
         key = self.keys.export_job(job_id)
