@@ -60,7 +60,9 @@ class CompletionHub:
             if self._waiters:
                 try:
                     await self._want(list(self._waiters))
-                except Exception as exc:  # Redis away: jobs may be dropped, waiters resubmit
+                # Redis away: a job may then be dropped; its waiter gets a 503 and the
+                # client's retry queues the tile again.
+                except Exception as exc:
                     log.warning("could not mark waited-for units: %s", exc)
 
     @contextlib.contextmanager

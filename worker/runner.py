@@ -343,14 +343,15 @@ class Worker:
                     self._inflight.entries.get(job.stream, set()).discard(job.entry_id)
 
     def _dropped_unwanted(self, job: Job) -> bool:
-        """Drop an interactive job whose waiters all left, while the queue is deep."""
+        """Drop an interactive job nobody waits for any more, while more than
+        drop_unwanted_above jobs are queued (0: always)."""
         if job.stream != self.keys.stream(Priority.INTERACTIVE):
             return False
         above = self.queue.drop_unwanted_above
         if not self.protocol.drop_unwanted(job.stream, job.entry_id, job.unit, above):
             return False
         metrics.JOBS_DROPPED.inc()
-        log.debug("dropped job for %s: nobody waits for it and the queue is deep", job.unit)
+        log.debug("dropped job for %s: nobody waits for it any more", job.unit)
         return True
 
     def _process_world(self, world_id: str, jobs: list[Job]) -> None:
