@@ -12,7 +12,7 @@ from starlette.datastructures import State
 from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
 from app.redis_pipe import PipelinedRedis
-from core.protocol import Keys
+from core.protocol import Keys, etag_of
 from tests.stack import redis_url
 from tests.test_serving import CATALOG
 
@@ -61,6 +61,7 @@ async def test_redis_hits_skip_the_app_and_fill_the_memory_cache(
         redis_pipe=PipelinedRedis(redis_url()) if pipelined else None,
         keys=keys,
         cors_headers=lambda _o: [],
+        api=SimpleNamespace(verify_cached_tiles=True),
     )
     app = _App()
     state = State()
@@ -69,21 +70,29 @@ async def test_redis_hits_skip_the_app_and_fill_the_memory_cache(
     try:
         await client.hset(
             keys.tile(world.id, world.model, 5, 10, 12),
-            mapping={"png": b"\x89PNG tile", "etag": '"abc"'},
+            mapping={"png": b"\x89PNG tile", "etag": etag_of(b"\x89PNG tile")},
         )
         status, headers, body = await _get(fast, "/5/10/12.png")
         assert (status, body) == (200, b"\x89PNG tile") and app.calls == []
-        assert headers[b"x-synthtiles-source"] == b"cache" and headers[b"etag"] == b'"abc"'
+        assert headers[b"x-synthtiles-source"] == b"cache"
+        assert headers[b"etag"] == etag_of(b"\x89PNG tile").encode()
         status, headers, _ = await _get(fast, "/worlds/testland/5/10/12.png")
         expected = b"memory" if memory_mb else b"cache"
         assert status == 200 and headers[b"x-synthtiles-source"] == expected
-        # Misses, unknown worlds and malformed paths go to the app.
-        for path in ("/5/10/13.png", "/worlds/atlantis/5/10/12.png", "/05/10/12.png"):
+        # A cached tile whose bytes do not hash to its ETag is not served from here.
+        await client.hset(
+            keys.tile(world.id, world.model, 5, 10, 14),
+            mapping={"png": b"\x89PNG changed", "etag": etag_of(b"\x89PNG tile")},
+        )
+        # Misses, unknown worlds, malformed paths and that tile go to the app.
+        paths = ["/5/10/13.png", "/worlds/atlantis/5/10/12.png", "/05/10/12.png", "/5/10/14.png"]
+        for path in paths:
             status, _, _ = await _get(fast, path)
             assert status == 404
-        assert app.calls == ["/5/10/13.png", "/worlds/atlantis/5/10/12.png", "/05/10/12.png"]
+        assert app.calls == paths
     finally:
-        await client.delete(keys.tile(world.id, world.model, 5, 10, 12))
+        for y in (12, 14):
+            await client.delete(keys.tile(world.id, world.model, 5, 10, y))
         if services.redis_pipe is not None:
             await services.redis_pipe.aclose()
         await client.aclose()
