@@ -118,7 +118,9 @@ return 0
 ENSURE_GROUPS_LUA = """
 for _, stream in ipairs(KEYS) do
   local ok, err = pcall(redis.call, 'xgroup', 'create', stream, ARGV[1], '0', 'MKSTREAM')
-  if not ok and not string.find(tostring(err), 'BUSYGROUP') then return redis.error_reply(err) end
+  -- The error is a table {err = ...} on Redis 7, a string before.
+  local message = type(err) == 'table' and err.err or tostring(err)
+  if not ok and not string.find(message, 'BUSYGROUP') then return redis.error_reply(message) end
 end
 return #KEYS
 """
