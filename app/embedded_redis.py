@@ -51,7 +51,6 @@ class EmbeddedRedis:
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._monitor: threading.Thread | None = None
-        self.restarts = 0
         self.url = ""
 
     def start(self, timeout_s: float = 10.0) -> str:
@@ -119,7 +118,6 @@ class EmbeddedRedis:
             )
             try:
                 self._launch(10.0)
-                self.restarts += 1
             except (OSError, RuntimeError) as exc:
                 log.error("could not restart redis-server: %s; trying again", exc)
 
