@@ -191,24 +191,21 @@ def serve(args: argparse.Namespace) -> int:
             remove_stale_temp_dirs(METRICS_DIR_PREFIX)  # left by a serve killed outright
             metrics_dir = str(owned_temp_dir(METRICS_DIR_PREFIX))
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        # serve's own client: the metrics port's queue gauges and the workers' liveness.
+        serve_redis = config.redis_client(os.environ["SYNTHTILES_REDIS_URL"])
         if config.metrics.metrics_port:
             from app.metrics_server import start_metrics_server
             from core.protocol import QueueProtocol, parse_stats
 
-            stats = QueueProtocol(
-                config.redis_client(os.environ["SYNTHTILES_REDIS_URL"]),
-                config.keys,
-                config.queue.job_ttl_s,
-            )
+            stats = QueueProtocol(serve_redis, config.keys, config.queue.job_ttl_s)
             metrics_server = start_metrics_server(
                 args.host, config.metrics.metrics_port, lambda: parse_stats(stats.stats())
             )
         if args.embedded_workers > 0:
-            liveness = config.redis_client(os.environ["SYNTHTILES_REDIS_URL"])
             workers = EmbeddedWorkers(
                 args.embedded_workers,
                 config.worker.device,
-                lambda worker_id: bool(liveness.exists(config.keys.worker(worker_id))),
+                lambda worker_id: bool(serve_redis.exists(config.keys.worker(worker_id))),
             )
             workers.start()
         if args.embedded_export_workers > 0:

@@ -32,7 +32,7 @@ from app.export_jobs import (
 )
 from app.seeding import Deployment, SeedError, parse_bbox
 from core.config import Config
-from core.protocol import Priority, QueueProtocol
+from core.protocol import Priority
 
 log = logging.getLogger("synthtiles.exports")
 
@@ -45,14 +45,9 @@ class ExportWorker:
     def __init__(self, config: Config, worker_id: str | None = None) -> None:
         self.config = config
         self.keys = config.keys
-        self.redis = config.redis_client()
-        self.store = config.tile_store
-        self.deployment = Deployment(
-            self.redis,
-            self.store,
-            config.catalog,
-            QueueProtocol(self.redis, self.keys, config.queue.job_ttl_s),
-        )
+        self.deployment = Deployment.connect(config)
+        self.redis = self.deployment.redis
+        self.store = self.deployment.store
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()
 

@@ -21,9 +21,15 @@ class JobQueue:
     async def ensure_groups(self) -> None:
         await self._protocol.ensure_groups()
 
-    async def submit(self, unit: UnitKey, priority: Priority = Priority.INTERACTIVE) -> bool:
-        """True when this call queued a job (see core.protocol.SUBMIT_LUA)."""
-        return bool(await self._protocol.submit(unit, priority))
+    async def submit(
+        self,
+        unit: UnitKey,
+        priority: Priority = Priority.INTERACTIVE,
+        wanted_for_s: int = WANT_TTL_S,
+    ) -> bool:
+        """Mark the unit wanted and queue it; True when this call queued a job (see
+        core.protocol.SUBMIT_LUA)."""
+        return bool(await self._protocol.submit(unit, priority, wanted_for_s))
 
     async def want(self, units: Iterable[UnitKey | str], ttl_s: int = WANT_TTL_S) -> None:
         """Mark units as waited for, so a worker never drops their jobs as abandoned."""

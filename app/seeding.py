@@ -134,8 +134,7 @@ class Deployment:
         return unit_complete(self.store, world, unit)
 
     def submit(self, unit: UnitKey, priority: Priority) -> None:
-        self.protocol.want([unit])  # this command waits for it: never dropped as abandoned
-        self.protocol.submit(unit, priority)
+        self.protocol.submit(unit, priority)  # marked wanted: this command waits for it
 
     def generate(
         self,

@@ -185,8 +185,7 @@ class TileService:
         if self.fair_use is not None:
             await self.fair_use.admit(client_id, unit)
         # Nobody waits here, but the viewer asks again soon: keep the job for a while.
-        await self._queue.want([unit], PLACEHOLDER_WANT_TTL_S)
-        await self._queue.submit(unit)
+        await self._queue.submit(unit, wanted_for_s=PLACEHOLDER_WANT_TTL_S)
         for depth in range(1, z - world.min_zoom + 1):
             ancestor = await self._existing(world, z - depth, x >> depth, y >> depth)
             if ancestor is not None:
@@ -214,7 +213,6 @@ class TileService:
             async with limit:
                 with self._hub.waiter(str(unit)) as outcome:
                     while not await asyncio.to_thread(unit_complete, self._store, world, unit):
-                        await self._queue.want([unit])
                         await self._queue.submit(unit, priority)
                         remaining = deadline - time.perf_counter()
                         if remaining <= 0:
@@ -255,8 +253,7 @@ class TileService:
                 return tile
             if self.fair_use is not None:
                 await self.fair_use.admit(client_id, unit)
-            # Wanted before queued: a worker never drops a job someone is about to wait for.
-            await self._queue.want([unit])
+            # Marked wanted as it is queued: never dropped before the hub refreshes the mark.
             await self._queue.submit(unit)
             while True:
                 remaining = deadline - time.perf_counter()

@@ -99,9 +99,14 @@ class Keys:
 
 # Queue a job for a unit unless one is queued already, in one atomic step. A request at
 # interactive priority for a unit queued only for seeding queues it again at interactive
-# priority (the worker skips whichever copy comes second). Returns 1 when it queued a job.
-# KEYS: marker, stream of ARGV[1]; ARGV: priority, marker TTL (s), unit.
+# priority (the worker skips whichever copy comes second). The unit is first marked wanted
+# for ARGV[4] seconds (never shortening a longer mark), so a worker never drops a job its
+# submitter is about to wait for. Returns 1 when it queued a job.
+# KEYS: marker, stream of ARGV[1], wanted; ARGV: priority, marker TTL (s), unit, wanted (s).
 SUBMIT_LUA = """
+if redis.call('ttl', KEYS[3]) < tonumber(ARGV[4]) then
+  redis.call('set', KEYS[3], '1', 'EX', ARGV[4])
+end
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   redis.call('xadd', KEYS[2], '*', 'unit', ARGV[3], 'attempt', '0')
   return 1
@@ -161,9 +166,9 @@ return #KEYS
 """
 
 # Drop an interactive job that nobody waits for any more, while the stream holds more than
-# ARGV[3] jobs (a flood whose clients left): ack and delete it and its marker. A request
-# marks its unit wanted *before* submitting, so a job it needs is never dropped under it,
-# and a submit after a drop queues the unit again. KEYS: wanted, marker, stream;
+# ARGV[3] jobs (a flood whose clients left): ack and delete it and its marker. A submit
+# marks its unit wanted in the same step, so a job someone waits for is never dropped
+# under them, and a submit after a drop queues the unit again. KEYS: wanted, marker, stream;
 # ARGV: group, entry id, depth. Returns 1 when dropped.
 DROP_UNWANTED_LUA = """
 if redis.call('exists', KEYS[1]) == 1 then return 0 end
@@ -231,11 +236,17 @@ class QueueProtocol:
         self._release_retries = client.register_script(RELEASE_RETRIES_LUA)
         self._streams = [keys.stream(p) for p in PRIORITY_ORDER]
 
-    def submit(self, unit: UnitKey, priority: Priority = Priority.INTERACTIVE) -> Any:
-        """1 when this call queued a job for ``unit``, 0 when one was queued already."""
+    def submit(
+        self,
+        unit: UnitKey,
+        priority: Priority = Priority.INTERACTIVE,
+        wanted_for_s: int = WANT_TTL_S,
+    ) -> Any:
+        """Mark ``unit`` wanted for ``wanted_for_s`` and queue a job for it: 1 when this
+        call queued one, 0 when one was queued already."""
         return self._submit(
-            keys=[self.keys.job(unit), self.keys.stream(priority)],
-            args=[priority.value, str(self.job_ttl_s), str(unit)],
+            keys=[self.keys.job(unit), self.keys.stream(priority), self.keys.wanted(unit)],
+            args=[priority.value, str(self.job_ttl_s), str(unit), str(wanted_for_s)],
         )
 
     def want(self, units: Iterable[UnitKey | str], ttl_s: int = WANT_TTL_S) -> Any:

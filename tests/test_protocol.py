@@ -11,7 +11,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from core.protocol import Keys, Priority, QueueProtocol, parse_stats
+from core.protocol import WANT_TTL_S, Keys, Priority, QueueProtocol, parse_stats
 from core.units import UnitKey
 from tests.stack import redis_url
 
@@ -48,6 +48,7 @@ def test_one_job_per_unit_and_interactive_overtakes_seeding(keys: Keys) -> None:
     assert _units(client, keys, Priority.SEEDING) == [str(UNIT)]
     assert _units(client, keys, Priority.INTERACTIVE) == [str(UNIT)]
     assert client.get(keys.job(UNIT)) == b"interactive"
+    assert 0 < client.ttl(keys.wanted(UNIT)) <= WANT_TTL_S  # submitting marks it wanted
     assert 590 <= client.ttl(keys.job(UNIT)) <= 600  # the upgrade kept the marker's TTL
 
 
@@ -91,9 +92,9 @@ def test_a_job_is_dropped_only_when_unwanted_and_the_queue_is_deep(keys: Keys) -
     queue = QueueProtocol(client, keys, job_ttl_s=600)
     queue.ensure_groups()
     stream = keys.stream(Priority.INTERACTIVE)
-    queue.want([UNIT])
     queue.submit(UNIT)
     queue.submit(OTHER)
+    client.delete(keys.wanted(OTHER))  # its submitter left and the mark lapsed
     ((_, entries),) = client.xreadgroup("workers", "w1", {stream: ">"}, count=2)
     (wanted_id, _), (unwanted_id, _) = entries
 
@@ -112,6 +113,7 @@ def test_wanted_marks_are_extended_never_shortened(keys: Keys) -> None:
     queue = QueueProtocol(client, keys, job_ttl_s=600)
     queue.want([UNIT], 30)
     queue.want([UNIT], 5)
+    queue.submit(UNIT, wanted_for_s=5)
     assert client.ttl(keys.wanted(UNIT)) > 20
     queue.want([OTHER], 5)
     queue.want([OTHER], 30)
@@ -127,6 +129,7 @@ def test_a_full_queue_sweeps_out_undelivered_jobs_nobody_wants(keys: Keys) -> No
     for unit in (taken, wanted, abandoned):
         queue.submit(unit)
     queue.submit(UNIT, Priority.SEEDING)  # seeding jobs are never swept
+    client.delete(keys.wanted(taken), keys.wanted(abandoned), keys.wanted(UNIT))  # lapsed
     client.xreadgroup("workers", "w1", {stream: ">"}, count=1)  # a worker has `taken`
     queue.want([wanted])
 
