@@ -133,11 +133,11 @@ CARANA_V1 = World(
     extent=(-30.0, -10.0, -24.0, -4.0),
 )
 
-# The default world: an island country drawn from a world plan (relief, rivers, lakes,
-# towns, roads, fields) by carana-sr@0.3.0.
-DEFAULT_WORLD = World(
+# The same island drawn by carana-sr@0.3.0 (flat colours and noise from the texture
+# prior's statistics). Kept servable by id; no longer the default.
+CARANA_V2 = World(
     id="carana-v2",
-    name="Carana (synthetic)",
+    name="Carana (synthetic, second version)",
     seed=20261129,
     model="carana-sr@0.3.0",
     unit_size=1,
@@ -147,7 +147,21 @@ DEFAULT_WORLD = World(
     layout="plan-island",
 )
 
-BUILTIN_WORLDS = (DEFAULT_WORLD, CARANA_V1)
+# The default world: the same plan (seed, extent, layout) as carana-v2, drawn from the
+# training photographs themselves by carana-sr@0.4.0 (its texture bank, renderer 3).
+DEFAULT_WORLD = World(
+    id="carana-v3",
+    name="Carana (synthetic)",
+    seed=20261129,
+    model="carana-sr@0.4.0",
+    unit_size=1,
+    min_zoom=10,
+    max_zoom=16,
+    extent=(-30.0, -10.0, -24.0, -4.0),
+    layout="plan-island",
+)
+
+BUILTIN_WORLDS = (DEFAULT_WORLD, CARANA_V2, CARANA_V1)
 
 
 def _with_scenario(entry: dict, base: Path) -> dict:

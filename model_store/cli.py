@@ -90,6 +90,9 @@ def models_command(args: argparse.Namespace) -> int:
         elif args.action == "add-prior":
             entry = _add_prior(registry, args)
             print(f"added {entry.id} at {entry.path}")
+        elif args.action == "add-bank":
+            entry = _add_bank(registry, args)
+            print(f"added {entry.id} at {entry.path}")
         elif args.action == "remove":
             registry.remove(args.model)
             print(f"removed {args.model}")
@@ -132,6 +135,49 @@ def _add_prior(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
         training_data["texture_prior"] = {
             "folder": str(args.data),
             "files": sorted(p.name for p in args.data.iterdir() if p.name in labels),
+            "derived_from": source.id,
+        }
+        card = args.card.read_text() if args.card else None
+        return registry.add(folder, args.new_model, training_data=training_data, card=card)
+
+
+def _add_bank(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
+    """A new version of a model with a texture bank (crops of the training photographs)
+    drawn by renderer 3; weights and prior are the source version's."""
+    import shutil
+
+    from model_store.datasets.flightgear import load_holdout
+    from model_store.registry import MANIFEST
+    from model_store.texture_bank import BANK_FOLDER, build_texture_bank
+    from model_store.texture_prior import BANK_RENDERER_VERSION
+
+    source = registry.verify(args.model)
+    if not args.data.is_dir():
+        raise ValueError(f"{args.data} is not a folder of images")
+    if not args.labels.is_file():
+        raise ValueError(f"{args.labels} is not a labels CSV (file,class,split)")
+    holdout = load_holdout(args.holdout) if args.holdout.is_file() else set()
+    with tempfile.TemporaryDirectory(prefix="synthtiles-bank-") as tmp:
+        folder = Path(tmp) / "model"
+        shutil.copytree(source.path, folder, ignore=shutil.ignore_patterns(MANIFEST))
+        index = build_texture_bank(args.data, args.labels, folder / BANK_FOLDER, holdout)
+        path = folder / "conditioning.json"
+        conditioning = json.loads(path.read_text())
+        prior = conditioning.get("texture_prior")
+        if not prior:
+            raise ValueError(f"{source.id} has no texture prior to draw the bank with")
+        prior.update({"renderer": BANK_RENDERER_VERSION, "bank": BANK_FOLDER})
+        if args.strength is not None:
+            prior["strength"] = args.strength
+        if args.steps is not None:
+            conditioning["steps"] = args.steps
+        path.write_text(json.dumps(conditioning, indent=2))
+        training_data = dict(source.manifest.get("training_data", {}))
+        training_data["texture_bank"] = {
+            "folder": str(args.data),
+            "sources": sorted(entry["source"] for entry in index["textures"]),
+            "held_out_excluded": sorted(holdout),
+            "licence": "GPL-2+ (FlightGear terrain textures)",
             "derived_from": source.id,
         }
         card = args.card.read_text() if args.card else None
@@ -209,4 +255,23 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     prior.add_argument("--size", type=int, default=128, help="spectrum window in pixels")
     prior.add_argument("--steps", type=int, help="DDIM schedule length (default: the model's)")
     prior.add_argument("--card", type=Path, help="MODEL_CARD.md for the new version")
+    bank = actions.add_parser(
+        "add-bank",
+        help="register a new version of a model that draws from a texture bank of photographs",
+    )
+    bank.add_argument("model", help="existing NAME@VERSION (with a texture prior)")
+    bank.add_argument("new_model", help="NAME@VERSION to register")
+    bank.add_argument("--data", type=Path, required=True, help="folder of training photographs")
+    bank.add_argument(
+        "--labels", type=Path, required=True, help="CSV with columns file,class,split"
+    )
+    bank.add_argument(
+        "--holdout",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "holdout-textures.txt",
+        help="held-out texture names, refused by the bank",
+    )
+    bank.add_argument("--strength", type=float, help="SDEdit start (default: the model's)")
+    bank.add_argument("--steps", type=int, help="DDIM schedule length (default: the model's)")
+    bank.add_argument("--card", type=Path, help="MODEL_CARD.md for the new version")
     models_cmd.set_defaults(handler=models_command)

@@ -32,9 +32,12 @@ PRIOR_FILE = "texture_prior.safetensors"
 # the drawing must make a new version, and a model names the one it uses.
 #   1: over a land-cover class map (worker/texture_render.py)
 #   2: over a world plan: relief, water, roads, towns, field parcels (worker/plan_render.py)
+#   3: over a world plan from the model's texture bank of photographs (worker/bank_render.py)
 RENDERER_VERSION = 1
 PLAN_RENDERER_VERSION = 2
-RENDERERS = (RENDERER_VERSION, PLAN_RENDERER_VERSION)
+BANK_RENDERER_VERSION = 3
+RENDERERS = (RENDERER_VERSION, PLAN_RENDERER_VERSION, BANK_RENDERER_VERSION)
+PLAN_RENDERERS = (PLAN_RENDERER_VERSION, BANK_RENDERER_VERSION)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 The one place that reads those settings, for the generator and the evaluation. Renderer 1
 draws over a land-cover class map (worker/texture_render.py); renderer 2 draws over the
-world plan (worker/plan_render.py), so it needs a world that has one.
+world plan (worker/plan_render.py), so it needs a world that has one; renderer 3 draws the
+plan from the model's texture bank of photographs (worker/bank_render.py, ``bank`` names
+the bank's folder in the model).
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from core.plan.raster import PlanRaster
-from model_store.texture_prior import PLAN_RENDERER_VERSION, RENDERERS, TexturePrior
+from model_store.texture_bank import TextureBank
+from model_store.texture_prior import (
+    BANK_RENDERER_VERSION,
+    PLAN_RENDERERS,
+    RENDERERS,
+    TexturePrior,
+)
+from worker.bank_render import BankRenderer
 from worker.plan_render import PlanRenderer
 from worker.texture_render import TextureRenderer
 
@@ -26,6 +35,7 @@ class PriorDrawing:
     native_zoom: int  # the imagery's own zoom: finer zooms get no prior
     cell_px: int
     strength: float  # SDEdit start, as a fraction of the sampling schedule
+    bank: TextureBank | None = None  # renderer 3's photographs
     _renderers: dict[int, TextureRenderer] = field(default_factory=dict, repr=False)
     _plan_renderers: dict[int, PlanRenderer] = field(default_factory=dict, repr=False)
 
@@ -43,7 +53,13 @@ class PriorDrawing:
                 f"{model_id} wants texture renderer {version}; this synthtiles draws "
                 f"versions {', '.join(map(str, RENDERERS))}"
             )
+        bank = None
+        if version == BANK_RENDERER_VERSION:
+            if not settings.get("bank"):
+                raise ValueError(f"{model_id}: renderer 3 needs a texture bank (``bank``)")
+            bank = TextureBank.load(model_path / settings["bank"])
         return cls(
+            bank=bank,
             stats=TexturePrior.load(model_path / settings["file"]),
             renderer_version=int(version),
             native_zoom=int(settings.get("native_zoom", conditioning.get("finest_zoom", 16))),
@@ -53,7 +69,7 @@ class PriorDrawing:
 
     @property
     def draws_plan(self) -> bool:
-        return self.renderer_version == PLAN_RENDERER_VERSION
+        return self.renderer_version in PLAN_RENDERERS
 
     def applies_to(self, zoom: int) -> bool:
         return zoom <= self.native_zoom
@@ -69,9 +85,14 @@ class PriorDrawing:
 
     def plan_renderer(self, world_seed: int) -> PlanRenderer:
         if world_seed not in self._plan_renderers:
-            self._plan_renderers[world_seed] = PlanRenderer(
-                self.stats, world_seed, self.native_zoom, self.cell_px
-            )
+            if self.bank is not None:
+                self._plan_renderers[world_seed] = BankRenderer(
+                    self.stats, self.bank, world_seed, self.native_zoom, self.cell_px
+                )
+            else:
+                self._plan_renderers[world_seed] = PlanRenderer(
+                    self.stats, world_seed, self.native_zoom, self.cell_px
+                )
         return self._plan_renderers[world_seed]
 
     def draw(

@@ -46,6 +46,7 @@ class PlanRaster:
     town_angle: np.ndarray  # float32 street-grid angle of the nearest settlement
     farm: np.ndarray  # float32 0..1
     moisture: np.ndarray  # float32 0..1
+    slope: np.ndarray  # float32 rise over run at this zoom's pixel spacing
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -289,6 +290,7 @@ def rasterize(
         town_angle=town_angle,
         farm=farm,
         moisture=moisture,
+        slope=(slope_px / footprint_m).astype(np.float32),
     )
 
 
