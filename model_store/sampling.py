@@ -60,6 +60,14 @@ def sample(
     noise_t = torch.stack(noise).to(device)
     known_noise_t = torch.stack(known_noise).to(device)
 
+    if steps == 0:
+        # No learned step: the start (the texture render's detail band) is the residual,
+        # with the known neighbours' own residual where they lie.
+        if inputs.init_residual is None:
+            raise ValueError("sampling without steps needs a start (a texture prior)")
+        x = inputs.init_residual.to(device)
+        x = mask * known_residual + (1 - mask) * x
+        return _compose(parent_up, x, residual_scale, inputs, mask, parent_half, device)
     scheduler.set_timesteps(steps, device=device)
     timesteps = scheduler.timesteps
     if inputs.init_residual is None:
@@ -78,6 +86,20 @@ def sample(
         x = scheduler.step(velocity, t, x, eta=0.0).prev_sample
         if index == len(timesteps) - 1:
             break
+    return _compose(parent_up, x, residual_scale, inputs, mask, parent_half, device)
+
+
+def _compose(
+    parent_up: torch.Tensor,
+    x: torch.Tensor,
+    residual_scale: float,
+    inputs: SamplingInputs,
+    mask: torch.Tensor,
+    parent_half: torch.Tensor,
+    device: torch.device,
+) -> torch.Tensor:
+    """The image from its residual: known neighbours composited, low frequencies the
+    parent's."""
     image = parent_up + x / residual_scale
     # Known pixels go in before the low-frequency projection, so the correction is ~0 along
     # them and the unit meets its neighbours without a step (they are composited exactly

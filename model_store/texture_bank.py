@@ -6,7 +6,7 @@ renders drawn from it never show photographic texture. The bank keeps the pixels
 square crop (512 px, or the texture tiled up to it) of each training texture, stored as
 JPEG beside ``bank.json``, which names each crop's source texture, land-cover class and
 *surface* (a finer kind of ground than the class: dry savanna, green grass, wetland, rock,
-soil, sand, smallholder fields, crop, town, industry...). Held-out textures never enter it:
+soil, sand, crop, town, industry...). Held-out textures never enter it:
 the bank is built from the training split only and records its sources. Its files sit in
 the model folder, so the manifest hashes them like the weights.
 
@@ -32,14 +32,13 @@ CROP_PX = 512
 JPEG_QUALITY = 90
 
 # Surfaces by file name, first match wins within the texture's class; a texture that
-# matches no rule takes its class's first surface.
+# matches no rule of its class stays out of the bank.
 SURFACE_RULES: dict[str, list[tuple[str, str]]] = {
     "water": [("water", r".")],
     "forest": [("forest", r"forest|evergreen|rainforest|bush-dense|coniferous")],
-    "cropland": [
-        ("crop", r"irrcrop[0-9]|drycrop|orchard"),
-        ("smallholder", r"."),
-    ],
+    # Only single-crop photographs: the patchwork textures hold whole field systems, which
+    # would draw fields inside fields.
+    "cropland": [("crop", r"irrcrop[0-9]|drycrop|orchard")],
     "grassland": [
         ("wetland", r"marsh|pantanal"),
         (
@@ -60,8 +59,9 @@ SURFACE_RULES: dict[str, list[tuple[str, str]]] = {
     ],
 }
 # Textures that are not one surface (fields with forest blocks, a texture of the wrong
-# scale for any surface here): left out of the bank.
-EXCLUDED = re.compile(r"cropwood|dunes-lencois")
+# scale for any surface here: a container port, warehouse roofs a block wide) or whose
+# colours are far from any real scene's (the saturated yellow-green "grass" recolours).
+EXCLUDED = re.compile(r"cropwood|dunes-lencois|grass_green_hires|savanna-grass2|industry|port")
 
 
 def surface_of(file_name: str, cls: str) -> str | None:

@@ -50,7 +50,7 @@ def test_surfaces_come_from_the_file_name_within_the_class() -> None:
     assert surface_of("rock_red.png", "bare") == "rock"
     assert surface_of("gravel_brown.png", "bare") == "soil"
     assert surface_of("irrcrop2.png", "cropland") == "crop"
-    assert surface_of("cropgrass-madagascar.png", "cropland") == "smallholder"
+    assert surface_of("cropgrass-madagascar.png", "cropland") is None  # fields in fields
     assert surface_of("industrial.png", "urban") == "industry"
     assert surface_of("cropwood.png", "forest") is None  # fields and forest: no one surface
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.classes import CLASS_INDEX
-from core.noise import fractal_noise, hash_uniform
+from core.noise import fractal_noise, hash_uniform, value_noise
 from core.plan.grid import CELLS
 from core.plan.raster import M_PER_CELL, PlanRaster
 from model_store.texture_bank import Surface, TextureBank
@@ -39,7 +39,10 @@ from worker.plan_render import HEDGE, PlanRenderer, _band_coverage, field_parcel
 HEX_PX = 80.0  # lattice side in native pixels (~190 m at 2.4 m/px)
 SHIFT_PX = 16  # offsets are multiples of this: exact texel alignment down to level 4
 SHARPNESS = 3.0  # barycentric weights to this power: less ghosting than plain blending
+STRUCTURED = 5.0  # towns: less ghosting of roofs, short of showing the lattice
 SQRT3_2 = np.sqrt(3.0) / 2.0
+REGION_CELLS = 40_075.0 / 6.0  # crops vary by region over ~6 km
+ECOTONE = 12.0  # tree cover per unit of forest margin (moisture units): ~300 m wide
 
 # Roads from above (sRGB): asphalt is dark with a pale shoulder; laterite roads are the
 # bright orange-brown of the soil; tracks are pale, trodden ground.
@@ -48,7 +51,8 @@ SHOULDER = np.array([190, 176, 150], np.float32)
 LATERITE = np.array([196, 140, 100], np.float32)
 TRACK = np.array([192, 172, 138], np.float32)
 SILT = np.array([104, 96, 70], np.float32)  # a tropical river carrying sediment
-BURNT = np.array([58, 54, 50], np.float32)
+SAND_BAR = np.array([178, 164, 132], np.float32)
+CHARCOAL = np.array([0.96, 0.94, 0.94], np.float32)  # burnt ground: a cooler grey
 
 
 class BankRenderer(PlanRenderer):
@@ -67,14 +71,23 @@ class BankRenderer(PlanRenderer):
         self._field_surfaces = [bank.surface(name) for name in ("crop", "grass", "savanna", "soil")]
         self._field_tone = np.mean([s.means.mean(0) for s in self._field_surfaces], axis=0)
         self._footprint = 1.0
+        self._world_px = 256.0 * 2**native_zoom  # native pixels across the world
+        self._orders: dict[str, np.ndarray] = {}
 
     # -- sampling ------------------------------------------------------------------------
 
     def sample(
-        self, surface: Surface, nx: np.ndarray, ny: np.ndarray, level: int, salt: int
+        self,
+        surface: Surface,
+        nx: np.ndarray,
+        ny: np.ndarray,
+        level: int,
+        salt: int,
+        sharpness: float = SHARPNESS,
     ) -> np.ndarray:
         """Tiling and blending of ``surface`` at native-pixel positions (nx, ny), from its
-        pyramid level ``level``: (N, 3) float32."""
+        pyramid level ``level``: (N, 3) float32. Structured surfaces (towns) want a higher
+        ``sharpness``: narrow transitions instead of ghosted roofs."""
         if level >= len(surface.levels):
             return np.broadcast_to(surface.means.mean(0), (len(nx), 3)).astype(np.float32)
         seed = self.seed + 9973 * salt
@@ -96,16 +109,20 @@ class BankRenderer(PlanRenderer):
         step = 2**level
         total = np.zeros((len(nx), 3), np.float64)
         mean = np.zeros((len(nx), 3), np.float64)
-        weights = [w**SHARPNESS for _, _, w in vertices]
+        weights = [w**sharpness for _, _, w in vertices]
         norm = np.maximum(sum(weights), 1e-9)
         weights = [w / norm for w in weights]
         weight_sq = sum(w * w for w in weights)
+        order = self._order(surface)
         for (vi, vj, _), w in zip(vertices, weights, strict=True):
-            pick = np.minimum(
-                (hash_uniform(vi, vj, seed + 1) * surface.count).astype(np.int64),
-                surface.count - 1,
-            )
             vx, vy = (vi + 0.5 * vj) * HEX_PX, vj * HEX_PX * SQRT3_2
+            # Which crop: neighbouring vertices pick crops of like tone (a regional noise
+            # over the crops sorted by brightness, plus a little jitter), so a landscape
+            # changes from one kind of ground to another instead of flickering.
+            region = value_noise(vx / self._world_px, vy / self._world_px, REGION_CELLS, seed + 4)
+            rank = (region * 1.5 - 0.25) + 0.3 * (hash_uniform(vi, vj, seed + 1) - 0.5)
+            rank = np.clip((rank * surface.count).astype(np.int64), 0, surface.count - 1)
+            pick = order[rank]
             ox = reach + hash_uniform(vi, vj, seed + 2) * (crop - 2 * reach)
             oy = reach + hash_uniform(vi, vj, seed + 3) * (crop - 2 * reach)
             sx = np.round((ox - vx) / SHIFT_PX) * SHIFT_PX
@@ -121,6 +138,12 @@ class BankRenderer(PlanRenderer):
         calm = min(max(level - 2, 0) * 0.25, 0.6)
         mean = (1 - calm) * mean + calm * surface.means.mean(0)
         return (mean + total / np.sqrt(weight_sq)[:, None]).astype(np.float32)
+
+    def _order(self, surface: Surface) -> np.ndarray:
+        """The surface's crops from darkest to brightest."""
+        if surface.name not in self._orders:
+            self._orders[surface.name] = np.argsort(surface.means.mean(1), kind="stable")
+        return self._orders[surface.name]
 
     def _oriented(
         self,
@@ -160,8 +183,8 @@ class BankRenderer(PlanRenderer):
 
         # Tree cover, continuous across the forest/grassland border: a clumped field that
         # is high inside forest, thins out over a few hundred metres of savanna.
-        clumps = fractal_noise(u, v, 0.09, 3, seed + 1201).astype(np.float32)
-        forest_like = np.clip((raster.moisture - 0.42) / 0.22, 0.0, 1.0) + 0.5 * raster.river_near
+        clumps = fractal_noise(u, v, 0.05, 3, seed + 1201).astype(np.float32)
+        margin = raster.forest_margin
         patches = fractal_noise(u, v, 5.0, 3, seed + 1203).astype(np.float32)
         regional = fractal_noise(u, v, 9.0, 2, seed + 1205).astype(np.float32)
 
@@ -172,12 +195,13 @@ class BankRenderer(PlanRenderer):
             px, py = nx[where], ny[where]
             if name == "grassland":
                 colour = self._grassland(raster, where, px, py, level, patches[where])
-                cover = np.clip(forest_like[where] * 0.55 - 0.05, 0.0, 0.6)
+                # Outside the forest, trees thin out over a few hundred metres (ecotone).
+                cover = np.clip(0.45 + ECOTONE * margin[where], 0.0, 0.6)
                 colour = self._trees(colour, px, py, level, clumps[where], cover)
             elif name == "forest":
                 colour = self.sample(self.photos.surface("forest"), px, py, level, 1)
-                # Ragged edges: where the moisture barely carries forest, gaps of grass.
-                cover = np.clip(0.75 + forest_like[where] * 0.5, 0.0, 1.0)
+                # Ragged edges: just inside the forest, gaps of grass open up.
+                cover = np.clip(0.6 + ECOTONE * margin[where], 0.6, 1.0)
                 gaps = self._grassland(raster, where, px, py, level, patches[where])
                 colour = self._mix_clumps(gaps, colour, clumps[where], cover)
             elif name == "bare":
@@ -186,6 +210,9 @@ class BankRenderer(PlanRenderer):
                 colour = self._fields(
                     mx[where], my[where], u[where], v[where], fp, px, py, level, regional[where]
                 )
+                # Trees left standing between fields near the forest edge.
+                cover = np.clip(0.3 + ECOTONE * margin[where], 0.0, 0.4)
+                colour = self._trees(colour, px, py, level, clumps[where], cover)
             else:
                 colour = self._town(raster, where, px, py, level, patches[where])
             out[where] = colour
@@ -208,6 +235,7 @@ class BankRenderer(PlanRenderer):
         py: np.ndarray,
         level: int,
         patches: np.ndarray,
+        burn: bool = True,
     ) -> np.ndarray:
         """Dry savanna where it is dry, green grass where it is wet, wetland on low wet
         ground by rivers; burnt patches here and there (dry-season fires)."""
@@ -221,9 +249,11 @@ class BankRenderer(PlanRenderer):
         if wet.any():
             marsh = self.sample(self.photos.surface("wetland"), px, py, level, 4)
             colour = colour * (1 - wet[:, None]) + marsh * wet[:, None]
+        if not burn:
+            return colour
         burnt = np.clip((patches - 0.78) * 12.0, 0.0, 1.0) * np.clip((0.5 - moisture) * 4, 0, 1)
-        burnt = (0.55 * burnt)[:, None]
-        return colour * (1 - burnt) + (BURNT + 0.25 * (colour - colour.mean(0))) * burnt
+        # Burnt ground is charcoal over the same texture, not a paint blob.
+        return colour * (1.0 - 0.5 * burnt)[:, None] * CHARCOAL
 
     def _trees(
         self,
@@ -288,7 +318,7 @@ class BankRenderer(PlanRenderer):
         wx = mx + bend * (fractal_noise(u, v, 1.6, 3, seed + 1301) - 0.5)
         wy = my + bend * (fractal_noise(u, v, 1.6, 3, seed + 1303) - 0.5)
         parcels = field_parcels(wx, wy, u, v, seed + 13)
-        fid_x, fid_y = parcels.fid_x, parcels.fid_y
+        fid_x, fid_y, edge_m = _split_fields(parcels, seed)
         pick_surface = hash_uniform(fid_x, fid_y, seed + 1311)
         # Crops most, then fallow grass, dry fallow and bare ploughed soil.
         shares = np.cumsum([0.45, 0.25, 0.15, 0.15])
@@ -318,17 +348,12 @@ class BankRenderer(PlanRenderer):
         period = 2.5 + 3.5 * hash_uniform(fid_x, fid_y, seed + 1319)
         fade = np.clip(1.0 - 1.5 * fp / period, 0.0, 1.0) * (which == 0)
         colour = colour * (1.0 + 0.14 * fade * np.sin(2 * np.pi * parcels.across / period))[:, None]
-        # Small fields: the smallholder patchworks themselves (real field mosaics).
-        small = np.clip((110.0 - parcels.width_m) / 40.0, 0.0, 1.0) * np.clip(
-            (regional - 0.25) * 4.0, 0.0, 1.0
-        )
-        if (small > 0).any():
-            mosaic = self.sample(self.photos.surface("smallholder"), px, py, level, 8)
-            colour = colour * (1 - small[:, None]) + mosaic * small[:, None]
         # Field margins: bunds (light) or hedges and tree lines (dark); tracks between blocks.
-        hedge = hash_uniform(parcels.block_i, parcels.block_j, seed + 1321) < 0.4
+        # Smallholder regions have hedged plots, commercial ones open bunds.
+        hedged = 0.15 + 0.6 * np.clip((regional - 0.35) * 3.0, 0.0, 1.0)
+        hedge = hash_uniform(parcels.block_i, parcels.block_j, seed + 1321) < hedged
         width_m = np.where(hedge, 5.0, 2.0)
-        line = (_band_coverage(parcels.edge_m, width_m, fp) * (1 - small))[:, None]
+        line = _band_coverage(edge_m, width_m, fp)[:, None]
         margin = np.where(hedge[:, None], HEDGE * 0.9, TRACK * 0.92)
         colour = colour * (1 - line) + margin * line
         track = _band_coverage(parcels.block_edge_m, 5.0, fp)[:, None]
@@ -346,13 +371,13 @@ class BankRenderer(PlanRenderer):
         """Town photographs where it is built up, thinning into yards and fields at the
         edge; industry and large roofs in the dense centre of cities."""
         density = raster.urban[where]
-        town = self.sample(self.photos.surface("town"), px, py, level, 9)
-        ground = self._grassland(raster, where, px, py, level, patches)
+        town = self.sample(self.photos.surface("town"), px, py, level, 9, STRUCTURED)
+        ground = self._grassland(raster, where, px, py, level, patches, burn=False)
         built = np.clip((density - 0.3) * 2.5 + 0.3 * (patches - 0.5), 0.0, 1.0)
         colour = ground * (1 - built[:, None]) + town * built[:, None]
         core = np.clip((density - 0.85) * 8.0, 0.0, 1.0) * (patches > 0.55)
         if (core > 0).any():
-            industry = self.sample(self.photos.surface("industry"), px, py, level, 10)
+            industry = self.sample(self.photos.surface("industry"), px, py, level, 10, STRUCTURED)
             colour = colour * (1 - core[:, None]) + industry * core[:, None]
         return colour
 
@@ -371,8 +396,15 @@ class BankRenderer(PlanRenderer):
         detail = self.sample(water, nx[wet], ny[wet], level, 11)
         ripples[wet] = detail - water.means.mean(0)
         out = self._water(out, raster)  # depth colours, lakes and rivers as renderer 2
+        # Rivers: silty water whose tone drifts along the course, sandbars where it is
+        # shallow (a noise field, pale sand), not a uniform tube.
+        u, v = raster.x / CELLS, raster.y / CELLS
+        drift = fractal_noise(u, v, 0.4, 3, self.seed + 1401).astype(np.float32)
+        bars = np.clip((fractal_noise(u, v, 0.12, 3, self.seed + 1403) - 0.64) * 8.0, 0, 1)
+        silt = SILT * (0.8 + 0.45 * drift)[..., None]
+        silt = silt * (1 - bars[..., None]) + SAND_BAR * bars[..., None]
         river = raster.river[..., None]
-        out = out * (1 - river) + SILT * river
+        out = out * (1 - river) + silt * river
         return out + 0.8 * ripples * np.maximum(raster.water, raster.river)[..., None]
 
     def _roads_v3(self, out: np.ndarray, raster: PlanRaster) -> np.ndarray:
@@ -394,6 +426,28 @@ class BankRenderer(PlanRenderer):
             cover = raster.roads[kind][..., None]
             out = out * (1 - cover) + colour * cover
         return out
+
+
+def _split_fields(parcels, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut the parcels' regular strips further, each field in two at a random point across
+    and (more often) along, so neighbouring fields differ in width and length: no brick
+    wall of identical strips. (field ids x, y and the distance to the field's edge)"""
+    fid_x, fid_y = parcels.fid_x, parcels.fid_y
+    cut_across = hash_uniform(fid_x, fid_y, seed + 1331) < 0.45
+    at_across = (0.25 + 0.5 * hash_uniform(fid_x, fid_y, seed + 1333)) * parcels.width_m
+    cut_along = hash_uniform(fid_x, fid_y, seed + 1337) < 0.65
+    at_along = (0.2 + 0.6 * hash_uniform(fid_x, fid_y, seed + 1339)) * parcels.length_m
+    second_across = cut_across & (parcels.across_in_m > at_across)
+    second_along = cut_along & (parcels.along_in_m > at_along)
+    far = np.float64(1e9)
+    edge = np.minimum(
+        parcels.edge_m,
+        np.minimum(
+            np.where(cut_across, np.abs(parcels.across_in_m - at_across), far),
+            np.where(cut_along, np.abs(parcels.along_in_m - at_along), far),
+        ),
+    )
+    return fid_x * 2 + second_across, fid_y * 2 + second_along, edge
 
 
 def _mirror(index: np.ndarray, size: int) -> np.ndarray:

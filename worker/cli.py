@@ -126,4 +126,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also score the model's texture prior drawn alone (no sampling)",
     )
+    model_cmd.add_argument(
+        "--ablate-learned-step",
+        action="store_true",
+        help="also score the same cascade without the network (learned_step: false)",
+    )
     model_cmd.set_defaults(handler=eval_model_command)

@@ -141,6 +141,28 @@ def prior_only_tiles(
     return np.concatenate(tiles)[:n]
 
 
+def without_learned_step(model_id: str, models_dir: Path | None, scratch: Path) -> tuple[str, Path]:
+    """The ablation of the network: a copy of the model with ``learned_step: false`` (the
+    same cascade, texture render and parent projection, no UNet call), registered in a
+    scratch registry under ``scratch``. Returns (its id, that registry's folder)."""
+    import json
+    import shutil
+
+    registry = ModelRegistry.from_settings(models_dir)
+    entry = registry.verify(model_id)
+    root = scratch / "ablation-models"
+    variant = f"{entry.name}@{entry.version}-without-learned-step"
+    target = root / entry.name / f"{entry.version}-without-learned-step"
+    if not target.exists():
+        with tempfile.TemporaryDirectory(prefix="synthtiles-ablation-") as tmp:
+            folder = Path(tmp) / "model"
+            shutil.copytree(entry.path, folder, ignore=shutil.ignore_patterns("manifest.json"))
+            config = json.loads((folder / "conditioning.json").read_text())
+            config["learned_step"] = False
+            ModelRegistry([root]).add(folder, variant, config=config)
+    return variant, root
+
+
 def _split(mosaic: np.ndarray, region: Region) -> np.ndarray:
     tiles = []
     for x, y in region.tiles():
@@ -241,6 +263,15 @@ def evaluate_zooms(
             f"{entry['kid'] / max(entry['kid_floor'], 1e-9):.2f}), detail ratio "
             f"{entry['detail_ratio']:.2f}"
         )
+        if getattr(args, "ablate_learned_step", False):
+            variant, variant_dir = without_learned_step(args.model, args.models_dir, args.out)
+            plain = generate_tiles(variant, len(tiles), variant_dir, zoom)[0]
+            entry["kid_without_learned_step"] = kid(features(plain), f_held)[0]
+            entry["detail_ratio_without_learned_step"] = detail(plain) / max(detail(held), 1e-9)
+            line += (
+                f"; without the learned step KID {entry['kid_without_learned_step']:.4f}, "
+                f"detail {entry['detail_ratio_without_learned_step']:.2f}"
+            )
         if args.ablate_prior:
             prior_tiles = prior_only_tiles(args.model, len(tiles), args.models_dir, zoom)
             if prior_tiles is not None:

@@ -364,6 +364,10 @@ class FieldParcels:
     across: np.ndarray  # position across the strips (metres, block frame)
     edge_m: np.ndarray  # distance to the field's edge
     block_edge_m: np.ndarray  # distance to the block's edge
+    # Where in its field a position lies (renderer 3 cuts fields further with these).
+    across_in_m: np.ndarray  # from the strip's start, across (0..width_m)
+    along_in_m: np.ndarray  # from the field's start, along (0..length_m)
+    length_m: np.ndarray
 
 
 FARM_BLOCK_M = 1000.0
@@ -421,6 +425,9 @@ def field_parcels(
         across=b,
         edge_m=np.minimum(edge_a, edge_b),
         block_edge_m=(second - best) / 2.0,
+        across_in_m=b - strip * field_w,
+        along_in_m=along - cut * field_l,
+        length_m=field_l,
     )
 
 

@@ -47,6 +47,7 @@ class PlanRaster:
     farm: np.ndarray  # float32 0..1
     moisture: np.ndarray  # float32 0..1
     slope: np.ndarray  # float32 rise over run at this zoom's pixel spacing
+    forest_margin: np.ndarray  # float32 how far inside the forest rule (< 0: outside)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -291,6 +292,7 @@ def rasterize(
         farm=farm,
         moisture=moisture,
         slope=(slope_px / footprint_m).astype(np.float32),
+        forest_margin=forest_margin(farm, moisture, river_near, u, v, seed),
     )
 
 
@@ -331,6 +333,25 @@ def _apply_scenario_areas(
 
 def _level(chunk: PlanChunk, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return chunk.nearest(chunk.water_level, x, y)
+
+
+def forest_margin(
+    farm: np.ndarray,
+    moisture: np.ndarray,
+    river_near: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    seed: int,
+) -> np.ndarray:
+    """How far a position lies inside ``classify``'s forest rule, in moisture units (> 0
+    inside, < 0 outside; the slope rule is left out): lets a renderer thin trees out over
+    an ecotone instead of stopping at the class border."""
+    patch = fractal_noise(u, v, 1.6, 3, seed + 95) - 0.5
+    farmed = farm + 0.6 * patch
+    belt = np.exp(-river_near / 90.0)
+    wet = np.minimum(moisture + 0.25 * patch - 0.6, 0.45 - farmed)
+    riverine = np.minimum(0.2 * (belt - 0.5), 0.75 - farmed)
+    return np.maximum(wet, riverine).astype(np.float32)
 
 
 def classify(

@@ -68,6 +68,10 @@ class SuperResolutionResidual:
                 f"{folder}: its texture prior is drawn by renderer {prior.get('renderer')}, "
                 f"this version has renderers {list(RENDERERS)}"
             )
+        if config.get("learned_step") is False and prior is None:
+            raise ModelError(
+                f"{folder}: learned_step false needs a texture prior to draw the detail from"
+            )
         unet_config = json.loads((folder / "unet" / "config.json").read_text())
         if unet_config.get("in_channels") != IN_CHANNELS:
             raise ModelError(

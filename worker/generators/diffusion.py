@@ -37,6 +37,10 @@ class DiffusionGenerator:
         self.device = device
         conditioning = model.conditioning
         self.steps = steps or int(conditioning.get("steps", 8))
+        # ``learned_step: false``: the cascade without the network (the texture render's
+        # detail band over the parent); kept for a model whose network does not earn its
+        # time (measured by `synthtiles eval model --ablate-learned-step`).
+        self.learned_step = bool(conditioning.get("learned_step", True))
         self.residual_scale = float(conditioning["residual_scale"])
         self.levels = int(conditioning.get("levels", 3))
         self.finest_zoom = int(conditioning.get("finest_zoom", 16))
@@ -117,12 +121,10 @@ class DiffusionGenerator:
             for slots in fixed_slot_batches(group, self.batch_size, lambda i: requests[i].seed):
                 filler = next(i for i in slots if i is not None)
                 batch = [requests[filler if i is None else i] for i in slots]
+                inputs = self._inputs(batch)
+                steps = self.steps if self.learned_step or inputs.init_residual is None else 0
                 images = sample(
-                    self.model.unet,
-                    self.model.scheduler,
-                    self._inputs(batch),
-                    self.steps,
-                    self.residual_scale,
+                    self.model.unet, self.model.scheduler, inputs, steps, self.residual_scale
                 )
                 arrays = ((images.permute(0, 2, 3, 1).cpu().numpy() + 1) * 127.5).round()
                 for index, array in zip(slots, arrays, strict=True):
