@@ -148,7 +148,12 @@ def _add_bank(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
 
     from model_store.datasets.flightgear import load_holdout
     from model_store.registry import MANIFEST
-    from model_store.texture_bank import BANK_FOLDER, build_texture_bank
+    from model_store.texture_bank import (
+        BANK_FOLDER,
+        DRAWN_SURFACES,
+        build_texture_bank,
+        missing_surfaces,
+    )
     from model_store.texture_prior import BANK_RENDERER_VERSION
 
     source = registry.verify(args.model)
@@ -161,6 +166,12 @@ def _add_bank(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
         folder = Path(tmp) / "model"
         shutil.copytree(source.path, folder, ignore=shutil.ignore_patterns(MANIFEST))
         index = build_texture_bank(args.data, args.labels, folder / BANK_FOLDER, holdout)
+        missing = missing_surfaces({entry["surface"] for entry in index["textures"]})
+        if missing:
+            raise ValueError(
+                f"the photographs give no {', '.join(missing)}: renderer 3 draws every one "
+                f"of {', '.join(DRAWN_SURFACES)} (see model_store/texture_bank.py)"
+            )
         path = folder / "conditioning.json"
         conditioning = json.loads(path.read_text())
         prior = conditioning.get("texture_prior")

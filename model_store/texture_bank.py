@@ -64,6 +64,26 @@ SURFACE_RULES: dict[str, list[tuple[str, str]]] = {
 EXCLUDED = re.compile(r"cropwood|dunes-lencois|grass_green_hires|savanna-grass2|industry|port")
 
 
+# What renderer 3 draws from: a bank missing one cannot draw a world.
+DRAWN_SURFACES = (
+    "crop",
+    "forest",
+    "grass",
+    "industry",
+    "rock",
+    "sand",
+    "savanna",
+    "soil",
+    "town",
+    "water",
+    "wetland",
+)
+
+
+def missing_surfaces(surfaces: set[str]) -> list[str]:
+    return [name for name in DRAWN_SURFACES if name not in surfaces]
+
+
 def surface_of(file_name: str, cls: str) -> str | None:
     if EXCLUDED.search(file_name.lower()):
         return None
@@ -177,9 +197,11 @@ class TextureBank:
 __all__ = [
     "BANK_FOLDER",
     "BANK_INDEX",
+    "DRAWN_SURFACES",
     "Surface",
     "TextureBank",
     "build_texture_bank",
+    "missing_surfaces",
     "pyramid",
     "square_crop",
     "surface_of",

@@ -110,6 +110,59 @@ def test_the_road_is_a_visible_line(mosaic: np.ndarray) -> None:
     assert np.abs(on - off).mean() > 6
 
 
+def _block_at(stack: Stack, zoom: int, lon: float, lat: float) -> tuple[np.ndarray, int, int]:
+    """The 2x2 block of served tiles at ``zoom`` whose centre is nearest (lon, lat), with
+    the tile indices of its top-left tile."""
+    n = 2**zoom
+    s = math.sin(math.radians(lat))
+    fx = (lon + 180.0) / 360.0 * n
+    fy = (0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * n
+    x0, y0 = round(fx) - 1, round(fy) - 1
+    image = np.zeros((512, 512, 3), np.uint8)
+    for dx in (0, 1):
+        for dy in (0, 1):
+            url = f"{stack.base_url}/worlds/scenarioland/{zoom}/{x0 + dx}/{y0 + dy}.png"
+            response = httpx.get(url, timeout=600)
+            assert response.status_code == 200, response.text
+            tile = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
+            image[dy * 256 : (dy + 1) * 256, dx * 256 : (dx + 1) * 256] = tile
+    Image.fromarray(image).save(stack.tmp / f"scenario-z{zoom}-{lon}-{lat}.png")
+    return image, x0, y0
+
+
+def _pixel_in(zoom: int, x0: int, y0: int, lon: float, lat: float) -> tuple[float, float]:
+    n = 256 * 2**zoom
+    s = math.sin(math.radians(lat))
+    x = (lon + 180.0) / 360.0 * n - x0 * 256
+    y = (0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * n - y0 * 256
+    return x, y
+
+
+@pytest.mark.integration
+def test_the_road_is_a_visible_line_at_z15(stack: Stack) -> None:
+    """A 9 m road at 4.8 m/px: a line that stands out from the ground on both sides."""
+    image, x0, y0 = _block_at(stack, 15, 11.005, -1.0)
+    _, row = _pixel_in(15, x0, y0, 11.005, -1.0)
+    row = round(row - 0.5)
+    on = _lum(image[row - 1 : row + 2, 20:-20]).mean(0)
+    above, below = image[row - 9 : row - 6, 20:-20], image[row + 7 : row + 10, 20:-20]
+    off = _lum(np.concatenate([above, below])).mean(0)
+    assert np.abs(on - off).mean() > 12
+
+
+@pytest.mark.integration
+def test_the_river_is_a_dark_line_at_z15(stack: Stack) -> None:
+    image, x0, y0 = _block_at(stack, 15, 11.044, -0.99)
+    col, _ = _pixel_in(15, x0, y0, 11.044, -0.99)
+    col = round(col - 0.5)
+    # 40 m wide: about 8 pixels; compare its middle with the banks 10 px beyond its edges.
+    on = _lum(image[20:-20, col - 2 : col + 3]).mean()
+    off = _lum(
+        np.concatenate([image[20:-20, col - 17 : col - 12], image[20:-20, col + 13 : col + 18]], 1)
+    ).mean()
+    assert on < off - 10
+
+
 @pytest.mark.integration
 def test_the_river_is_a_dark_line(mosaic: np.ndarray) -> None:
     col, _ = _pixel(11.044, -1.0)

@@ -145,6 +145,7 @@ def test_tilejson(stack: Stack) -> None:
         "scenarioland",
         "carana",
         "carana-v2",
+        "carana-v3",
     }
 
 

@@ -292,6 +292,10 @@ class BankRenderer(PlanRenderer):
         patches: np.ndarray,
     ) -> np.ndarray:
         soil = self.sample(self.photos.surface("soil"), px, py, level, 6)
+        sand = self.sample(self.photos.surface("sand"), px, py, level, 12)
+        # Sandy where the patch field is low (old river beds, dunes of the dry plains).
+        sandy = np.clip((0.38 - patches) * 6.0, 0.0, 1.0)[:, None]
+        soil = soil * (1 - sandy) + sand * sandy
         rock = self.sample(self.photos.surface("rock"), px, py, level, 7)
         steep = np.clip((raster.slope[where] - 0.12) * 6.0 + (patches - 0.5), 0.0, 1.0)
         high = np.clip((raster.elevation[where] - 1500.0) / 400.0, 0.0, 1.0)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.plan.raster import PlanRaster
-from model_store.texture_bank import TextureBank
+from model_store.texture_bank import TextureBank, missing_surfaces
 from model_store.texture_prior import (
     BANK_RENDERER_VERSION,
     PLAN_RENDERERS,
@@ -58,6 +58,9 @@ class PriorDrawing:
             if not settings.get("bank"):
                 raise ValueError(f"{model_id}: renderer 3 needs a texture bank (``bank``)")
             bank = TextureBank.load(model_path / settings["bank"])
+            missing = missing_surfaces(set(bank.surfaces))
+            if missing:
+                raise ValueError(f"{model_id}: its texture bank has no {', '.join(missing)}")
         return cls(
             bank=bank,
             stats=TexturePrior.load(model_path / settings["file"]),
