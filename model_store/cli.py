@@ -182,6 +182,8 @@ def _add_bank(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
             prior["strength"] = args.strength
         if args.steps is not None:
             conditioning["steps"] = args.steps
+        if args.no_learned_step:
+            conditioning["learned_step"] = False
         path.write_text(json.dumps(conditioning, indent=2))
         training_data = dict(source.manifest.get("training_data", {}))
         training_data["texture_bank"] = {
@@ -284,5 +286,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     bank.add_argument("--strength", type=float, help="SDEdit start (default: the model's)")
     bank.add_argument("--steps", type=int, help="DDIM schedule length (default: the model's)")
+    bank.add_argument(
+        "--no-learned-step",
+        action="store_true",
+        help="run the cascade without the network (learned_step: false in conditioning.json)",
+    )
     bank.add_argument("--card", type=Path, help="MODEL_CARD.md for the new version")
     models_cmd.set_defaults(handler=models_command)

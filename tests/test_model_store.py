@@ -229,3 +229,98 @@ def test_add_prior_registers_a_new_version_whose_prior_is_verified(
     prior.write_bytes(prior.read_bytes()[:-1] + b"\x00")
     with pytest.raises(ModelIntegrityError, match="texture_prior"):
         load_model(copy, "tiny@0.0.2")
+
+
+def _labelled_photos(folder: Path, names: dict[str, str]) -> Path:
+    """Real PNG photographs (noise) and a labels CSV naming them all training data."""
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(folder / name)
+    labels = folder / "labels.csv"
+    lines = ["file,class,split", *(f"{name},{cls},train" for name, cls in names.items())]
+    labels.write_text("\n".join(lines) + "\n")
+    return labels
+
+
+# One photograph of every surface renderer 3 draws.
+EVERY_SURFACE = {
+    "irrcrop1.png": "cropland",
+    "forest.png": "forest",
+    "grass.png": "grassland",
+    "industrial.png": "urban",
+    "rock_red.png": "bare",
+    "sand.png": "bare",
+    "savanna.png": "grassland",
+    "gravel_brown.png": "bare",
+    "town.png": "urban",
+    "water.png": "water",
+    "marsh.png": "grassland",
+}
+
+
+def test_add_bank_registers_a_version_drawn_from_photographs(tiny_model, tmp_path: Path) -> None:
+    from app.cli import main
+
+    registry, model_id = tiny_model
+    models = tmp_path / "models"
+    shutil.copytree(registry.get(model_id).path.parents[1], models)
+    prior_data = tmp_path / "labelled"
+    prior_data.mkdir()
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(prior_data / "forest_1.png")
+    base = ["models", "--models-dir", str(models)]
+    prior = [*base, "add-prior", model_id, "tiny@0.0.2", "--data", str(prior_data)]
+    assert main([*prior, "--label-rule", r"^([a-z]+)_", "--size", "32"]) == 0
+
+    # Photographs that leave surfaces out are refused, naming what is missing.
+    few = _labelled_photos(tmp_path / "few", {"forest.png": "forest", "savanna.png": "grassland"})
+    bank = [*base, "add-bank", "tiny@0.0.2", "tiny@0.0.3", "--holdout", str(tmp_path / "none")]
+    assert main([*bank, "--data", str(tmp_path / "few"), "--labels", str(few)]) == 1
+    assert not (models / "tiny" / "0.0.3").exists()
+
+    every = _labelled_photos(tmp_path / "every", EVERY_SURFACE)
+    made = [*bank, "--data", str(tmp_path / "every"), "--labels", str(every)]
+    assert main([*made, "--no-learned-step"]) == 0
+    entry = ModelRegistry([models]).verify("tiny@0.0.3")
+    assert entry.conditioning["texture_prior"]["renderer"] == 3
+    assert entry.conditioning["learned_step"] is False
+    assert f"texture_bank/{'forest.jpg'}" in entry.manifest["files"]
+    recorded = entry.manifest["training_data"]["texture_bank"]
+    assert recorded["derived_from"] == "tiny@0.0.2"
+    assert sorted(recorded["sources"]) == sorted(EVERY_SURFACE)
+    generator = DiffusionGenerator(load_model(ModelRegistry([models]), "tiny@0.0.3"), steps=2)
+    assert generator.prior is not None and generator.prior.bank is not None
+
+
+def test_without_the_learned_step_the_network_is_never_called(tiny_model, tmp_path: Path) -> None:
+    """learned_step false: the cascade, the texture render and the parent projection, and
+    no UNet call; the tile is still a pure function of the unit."""
+    from app.cli import main
+
+    registry, model_id = tiny_model
+    models = tmp_path / "models"
+    shutil.copytree(registry.get(model_id).path.parents[1], models)
+    data = tmp_path / "labelled"
+    data.mkdir()
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), np.uint8)).save(
+        data / "forest_1.png"
+    )
+    args = ["models", "--models-dir", str(models), "add-prior", model_id, "tiny@0.0.2"]
+    assert main([*args, "--data", str(data), "--label-rule", r"^([a-z]+)_", "--size", "32"]) == 0
+    loaded = load_model(ModelRegistry([models]), "tiny@0.0.2")
+    loaded.conditioning["learned_step"] = False
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the UNet was called")
+
+    loaded.unet.forward = refuse
+    generator = DiffusionGenerator(loaded, steps=2)
+    world = World(id="fine", seed=3, model="tiny@0.0.2", min_zoom=15, max_zoom=16, canvas_margin=8)
+    tiles = []
+    for run in ("a", "b"):
+        producer = UnitProducer(FileTileStore(tmp_path / run), lambda _world: generator)
+        key = UnitKey("fine", 16, 30000, 30001)
+        assert key in producer.produce(world, [key])
+        tiles.append((tmp_path / run / "fine" / "16" / "30000" / "30001.png").read_bytes())
+    assert tiles[0] == tiles[1] and decode_tile(tiles[0]).std() > 0

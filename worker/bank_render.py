@@ -50,7 +50,7 @@ ASPHALT = np.array([78, 78, 80], np.float32)
 SHOULDER = np.array([190, 176, 150], np.float32)
 LATERITE = np.array([196, 140, 100], np.float32)
 TRACK = np.array([192, 172, 138], np.float32)
-SILT = np.array([104, 96, 70], np.float32)  # a tropical river carrying sediment
+SILT = np.array([72, 74, 60], np.float32)  # a tropical river carrying sediment
 SAND_BAR = np.array([178, 164, 132], np.float32)
 CHARCOAL = np.array([0.96, 0.94, 0.94], np.float32)  # burnt ground: a cooler grey
 
@@ -201,7 +201,12 @@ class BankRenderer(PlanRenderer):
             elif name == "forest":
                 colour = self.sample(self.photos.surface("forest"), px, py, level, 1)
                 # Ragged edges: just inside the forest, gaps of grass open up.
-                cover = np.clip(0.6 + ECOTONE * margin[where], 0.6, 1.0)
+                # Forest the procedural rule does not carry (steep slopes, a scenario's
+                # polygon) is closed canopy.
+                m = margin[where]
+                cover = np.maximum(
+                    np.clip(0.6 + ECOTONE * m, 0.6, 1.0), np.clip((-m - 0.03) * 40.0, 0.0, 1.0)
+                )
                 gaps = self._grassland(raster, where, px, py, level, patches[where])
                 colour = self._mix_clumps(gaps, colour, clumps[where], cover)
             elif name == "bare":
@@ -404,8 +409,8 @@ class BankRenderer(PlanRenderer):
         # shallow (a noise field, pale sand), not a uniform tube.
         u, v = raster.x / CELLS, raster.y / CELLS
         drift = fractal_noise(u, v, 0.4, 3, self.seed + 1401).astype(np.float32)
-        bars = np.clip((fractal_noise(u, v, 0.12, 3, self.seed + 1403) - 0.64) * 8.0, 0, 1)
-        silt = SILT * (0.8 + 0.45 * drift)[..., None]
+        bars = np.clip((fractal_noise(u, v, 0.12, 3, self.seed + 1403) - 0.68) * 8.0, 0, 1)
+        silt = SILT * (0.85 + 0.3 * drift)[..., None]
         silt = silt * (1 - bars[..., None]) + SAND_BAR * bars[..., None]
         river = raster.river[..., None]
         out = out * (1 - river) + silt * river
