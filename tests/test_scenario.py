@@ -28,11 +28,7 @@ ZOOM, X0, Y0 = 13, 4346, 4118  # a 2x2 block of tiles holding the scenario's fea
 
 def _pixel(lon: float, lat: float) -> tuple[float, float]:
     """Pixel position in the 2x2 block's mosaic."""
-    n = 256 * 2**ZOOM
-    s = math.sin(math.radians(lat))
-    x = (lon + 180.0) / 360.0 * n - X0 * 256
-    y = (0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * n - Y0 * 256
-    return x, y
+    return _pixel_in(ZOOM, X0, Y0, lon, lat)
 
 
 def _box(west: float, south: float, east: float, north: float, inset: int = 3):
@@ -43,15 +39,23 @@ def _box(west: float, south: float, east: float, north: float, inset: int = 3):
 
 @pytest.fixture(scope="module")
 def mosaic(stack: Stack) -> np.ndarray:
+    return _fetch_block(stack, ZOOM, X0, Y0, "scenario-mosaic.png", timeout=300)
+
+
+def _fetch_block(
+    stack: Stack, zoom: int, x0: int, y0: int, name: str, timeout: float = 600
+) -> np.ndarray:
+    """The served 2x2 block of scenarioland tiles whose top-left tile is (x0, y0), saved
+    beside the stack for a person to look at."""
     image = np.zeros((512, 512, 3), np.uint8)
     for dx in (0, 1):
         for dy in (0, 1):
-            url = f"{stack.base_url}/worlds/scenarioland/{ZOOM}/{X0 + dx}/{Y0 + dy}.png"
-            response = httpx.get(url, timeout=300)
+            url = f"{stack.base_url}/worlds/scenarioland/{zoom}/{x0 + dx}/{y0 + dy}.png"
+            response = httpx.get(url, timeout=timeout)
             assert response.status_code == 200, response.text
             tile = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
             image[dy * 256 : (dy + 1) * 256, dx * 256 : (dx + 1) * 256] = tile
-    Image.fromarray(image).save(stack.tmp / "scenario-mosaic.png")
+    Image.fromarray(image).save(stack.tmp / name)
     return image
 
 
@@ -118,15 +122,7 @@ def _block_at(stack: Stack, zoom: int, lon: float, lat: float) -> tuple[np.ndarr
     fx = (lon + 180.0) / 360.0 * n
     fy = (0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * n
     x0, y0 = round(fx) - 1, round(fy) - 1
-    image = np.zeros((512, 512, 3), np.uint8)
-    for dx in (0, 1):
-        for dy in (0, 1):
-            url = f"{stack.base_url}/worlds/scenarioland/{zoom}/{x0 + dx}/{y0 + dy}.png"
-            response = httpx.get(url, timeout=600)
-            assert response.status_code == 200, response.text
-            tile = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
-            image[dy * 256 : (dy + 1) * 256, dx * 256 : (dx + 1) * 256] = tile
-    Image.fromarray(image).save(stack.tmp / f"scenario-z{zoom}-{lon}-{lat}.png")
+    image = _fetch_block(stack, zoom, x0, y0, f"scenario-z{zoom}-{lon}-{lat}.png")
     return image, x0, y0
 
 
