@@ -147,11 +147,11 @@ CARANA_V2 = World(
     layout="plan-island",
 )
 
-# The default world: the same plan (seed, extent, layout) as carana-v2, drawn from the
-# training photographs themselves by carana-sr@0.4.0 (its texture bank, renderer 3).
-DEFAULT_WORLD = World(
+# The same plan drawn from the training photographs themselves by carana-sr@0.4.0 (its
+# texture bank, renderer 3). Kept servable by id; no longer the default.
+CARANA_V3 = World(
     id="carana-v3",
-    name="Carana (synthetic)",
+    name="Carana (synthetic, third version)",
     seed=20261129,
     model="carana-sr@0.4.0",
     unit_size=1,
@@ -161,7 +161,22 @@ DEFAULT_WORLD = World(
     layout="plan-island",
 )
 
-BUILTIN_WORLDS = (DEFAULT_WORLD, CARANA_V2, CARANA_V1)
+# The default world: the same plan (seed, extent, layout) as carana-v2 and -v3, drawn
+# from the texture bank by carana-sr@0.5.0 (renderer 4: pre-filtered to the pixel, so
+# the cascade from z10 no longer carries coarse zooms' field speckle down).
+DEFAULT_WORLD = World(
+    id="carana-v4",
+    name="Carana (synthetic)",
+    seed=20261129,
+    model="carana-sr@0.5.0",
+    unit_size=1,
+    min_zoom=10,
+    max_zoom=16,
+    extent=(-30.0, -10.0, -24.0, -4.0),
+    layout="plan-island",
+)
+
+BUILTIN_WORLDS = (DEFAULT_WORLD, CARANA_V3, CARANA_V2, CARANA_V1)
 
 
 def _with_scenario(entry: dict, base: Path) -> dict:

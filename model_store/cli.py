@@ -93,6 +93,9 @@ def models_command(args: argparse.Namespace) -> int:
         elif args.action == "add-bank":
             entry = _add_bank(registry, args)
             print(f"added {entry.id} at {entry.path}")
+        elif args.action == "redraw":
+            entry = _redraw(registry, args)
+            print(f"added {entry.id} at {entry.path}")
         elif args.action == "remove":
             registry.remove(args.model)
             print(f"removed {args.model}")
@@ -197,6 +200,42 @@ def _add_bank(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
         return registry.add(folder, args.new_model, training_data=training_data, card=card)
 
 
+def _redraw(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
+    """A new version of a model that draws its texture prior (and bank) with another
+    renderer version; every other file is the source version's. How a model is drawn is
+    part of its pixels, so a new renderer reaches a world only through a new version."""
+    import shutil
+
+    from model_store.registry import MANIFEST
+    from model_store.texture_prior import BANK_RENDERER_VERSIONS, RENDERERS
+
+    source = registry.verify(args.model)
+    prior = source.conditioning.get("texture_prior")
+    if not prior:
+        raise ValueError(f"{source.id} has no texture prior to draw")
+    if args.renderer not in RENDERERS:
+        raise ValueError(
+            f"renderer {args.renderer} is unknown; this synthtiles draws "
+            f"{', '.join(map(str, RENDERERS))}"
+        )
+    if args.renderer in BANK_RENDERER_VERSIONS and not prior.get("bank"):
+        raise ValueError(f"renderer {args.renderer} draws a texture bank; {source.id} has none")
+    if args.renderer == prior.get("renderer"):
+        raise ValueError(f"{source.id} is already drawn by renderer {args.renderer}")
+    with tempfile.TemporaryDirectory(prefix="synthtiles-redraw-") as tmp:
+        folder = Path(tmp) / "model"
+        shutil.copytree(source.path, folder, ignore=shutil.ignore_patterns(MANIFEST))
+        conditioning = dict(source.conditioning)
+        conditioning["texture_prior"] = {**prior, "renderer": args.renderer}
+        (folder / "conditioning.json").write_text(json.dumps(conditioning, indent=2))
+        training_data = {
+            **source.manifest.get("training_data", {}),
+            "redrawn_from": {"model": source.id, "renderer": prior.get("renderer")},
+        }
+        card = args.card.read_text() if args.card else None
+        return registry.add(folder, args.new_model, training_data=training_data, card=card)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     train_cmd = commands.add_parser("train", help="train a super-resolution diffusion model")
     train_cmd.add_argument("--data", type=Path, required=True, help="folder of RGB images")
@@ -292,4 +331,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="run the cascade without the network (learned_step: false in conditioning.json)",
     )
     bank.add_argument("--card", type=Path, help="MODEL_CARD.md for the new version")
+    redraw = actions.add_parser(
+        "redraw", help="register a new version of a model drawn by another renderer version"
+    )
+    redraw.add_argument("model", help="existing NAME@VERSION (with a texture prior)")
+    redraw.add_argument("new_model", help="NAME@VERSION to register")
+    redraw.add_argument("--renderer", type=int, required=True, help="texture renderer version")
+    redraw.add_argument("--card", type=Path, help="MODEL_CARD.md for the new version")
     models_cmd.set_defaults(handler=models_command)

@@ -33,11 +33,15 @@ PRIOR_FILE = "texture_prior.safetensors"
 #   1: over a land-cover class map (worker/texture_render.py)
 #   2: over a world plan: relief, water, roads, towns, field parcels (worker/plan_render.py)
 #   3: over a world plan from the model's texture bank of photographs (worker/bank_render.py)
+#   4: as 3, every term pre-filtered to the pixel (sub-pixel fields average out, crop
+#      switching calmed by how many lattice vertices a pixel holds), so the cascade's
+#      coarse zooms hold what their finer zooms average to
 RENDERER_VERSION = 1
 PLAN_RENDERER_VERSION = 2
-BANK_RENDERER_VERSION = 3
-RENDERERS = (RENDERER_VERSION, PLAN_RENDERER_VERSION, BANK_RENDERER_VERSION)
-PLAN_RENDERERS = (PLAN_RENDERER_VERSION, BANK_RENDERER_VERSION)
+BANK_RENDERER_VERSIONS = (3, 4)
+BANK_RENDERER_VERSION = BANK_RENDERER_VERSIONS[-1]  # what `models add-bank` writes
+RENDERERS = (RENDERER_VERSION, PLAN_RENDERER_VERSION, *BANK_RENDERER_VERSIONS)
+PLAN_RENDERERS = (PLAN_RENDERER_VERSION, *BANK_RENDERER_VERSIONS)
 
 
 @dataclass(frozen=True)

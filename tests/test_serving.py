@@ -146,6 +146,7 @@ def test_tilejson(stack: Stack) -> None:
         "carana",
         "carana-v2",
         "carana-v3",
+        "carana-v4",
     }
 
 

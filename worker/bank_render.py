@@ -1,4 +1,4 @@
-"""Draw a world plan from photographs (renderer version 3): the model's texture bank.
+"""Draw a world plan from photographs (renderer versions 3 and 4): the model's texture bank.
 
 Renderer 2 (``plan_render.py``) paints the plan with flat colours and noise from colour
 statistics; here every surface is the training photographs' own pixels, synthesised in
@@ -22,19 +22,35 @@ What the plan says is drawn as it looks from above:
 - water keeps its depth colours with the water photographs' ripples; rivers carry silt;
 - roads have a pale cleared corridor and a surface that contrasts with the land around.
 Every term is a function of global position: neighbouring canvases agree.
+
+Renderer 4 (``PrefilteredBankRenderer``) pre-filters what renderer 3 point-samples: the
+cascade locks each zoom's low frequencies to the zoom above, so a coarse zoom must hold
+what its finer zooms average to. A pixel holding many fields keeps only the share of
+their colour spread that an average of that many fields keeps (instead of the colour of
+the one field at its centre, which the cascade carries down to z14 as coloured speckle),
+and field margins count with the share of ground they cover; crop switching between
+lattice vertices is calmed by how many vertices a pixel holds, not by a fixed ramp.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from core.classes import CLASS_INDEX
 from core.noise import fractal_noise, hash_uniform, value_noise
 from core.plan.grid import CELLS
-from core.plan.raster import M_PER_CELL, PlanRaster
+from core.plan.raster import M_PER_CELL, ROAD_NEAR_CAP_M, PlanRaster
 from model_store.texture_bank import Surface, TextureBank
 from model_store.texture_prior import TexturePrior
-from worker.plan_render import HEDGE, PlanRenderer, _band_coverage, field_parcels
+from worker.plan_render import (
+    HEDGE,
+    FieldParcels,
+    PlanRenderer,
+    _band_coverage,
+    field_parcels,
+)
 
 HEX_PX = 80.0  # lattice side in native pixels (~190 m at 2.4 m/px)
 SHIFT_PX = 16  # offsets are multiples of this: exact texel alignment down to level 4
@@ -50,13 +66,17 @@ ASPHALT = np.array([78, 78, 80], np.float32)
 SHOULDER = np.array([190, 176, 150], np.float32)
 LATERITE = np.array([196, 140, 100], np.float32)
 TRACK = np.array([192, 172, 138], np.float32)
+# Crops most, then fallow grass, dry fallow and bare ploughed soil.
+FIELD_SHARES = (0.45, 0.25, 0.15, 0.15)
 SILT = np.array([72, 74, 60], np.float32)  # a tropical river carrying sediment
 SAND_BAR = np.array([178, 164, 132], np.float32)
 CHARCOAL = np.array([0.96, 0.94, 0.94], np.float32)  # burnt ground: a cooler grey
 
 
 class BankRenderer(PlanRenderer):
-    """Renders a ``PlanRaster`` from a texture bank; one per (bank, world seed)."""
+    """Renders a ``PlanRaster`` from a texture bank (renderer 3); one per (bank, world seed)."""
+
+    version = 3
 
     def __init__(
         self,
@@ -70,6 +90,10 @@ class BankRenderer(PlanRenderer):
         self.photos = bank
         self._field_surfaces = [bank.surface(name) for name in ("crop", "grass", "savanna", "soil")]
         self._field_tone = np.mean([s.means.mean(0) for s in self._field_surfaces], axis=0)
+        # The mean colour of a field (before the farm's tone): the surfaces by their shares.
+        weighted = zip(FIELD_SHARES, self._field_surfaces, strict=True)
+        self._field_mean = np.sum([share * s.means.mean(0) for share, s in weighted], axis=0)
+        self._field_mean /= np.sum(FIELD_SHARES)
         self._footprint = 1.0
         self._world_px = 256.0 * 2**native_zoom  # native pixels across the world
         self._orders: dict[str, np.ndarray] = {}
@@ -133,11 +157,15 @@ class BankRenderer(PlanRenderer):
             mu = surface.means[pick]
             total += w[:, None] * (texel - mu)
             mean += w[:, None] * mu
-        # Coarse levels: a crop is a few pixels, so switching crops between lattice vertices
-        # reads as blotches of their mean colours; pull those means together there.
-        calm = min(max(level - 2, 0) * 0.25, 0.6)
+        calm = self._calm(level)
         mean = (1 - calm) * mean + calm * surface.means.mean(0)
         return (mean + total / np.sqrt(weight_sq)[:, None]).astype(np.float32)
+
+    def _calm(self, level: int) -> float:
+        """How far crop means are pulled to the surface's mean at a level. Coarse levels:
+        a crop is a few pixels, so switching crops between lattice vertices reads as
+        blotches of their mean colours; pull those means together there."""
+        return min(max(level - 2, 0) * 0.25, 0.6)
 
     def _order(self, surface: Surface) -> np.ndarray:
         """The surface's crops from darkest to brightest."""
@@ -327,10 +355,10 @@ class BankRenderer(PlanRenderer):
         wx = mx + bend * (fractal_noise(u, v, 1.6, 3, seed + 1301) - 0.5)
         wy = my + bend * (fractal_noise(u, v, 1.6, 3, seed + 1303) - 0.5)
         parcels = field_parcels(wx, wy, u, v, seed + 13)
-        fid_x, fid_y, edge_m = _split_fields(parcels, seed)
+        fields = _split_fields(parcels, seed)
+        fid_x, fid_y, edge_m = fields.fid_x, fields.fid_y, fields.edge_m
         pick_surface = hash_uniform(fid_x, fid_y, seed + 1311)
-        # Crops most, then fallow grass, dry fallow and bare ploughed soil.
-        shares = np.cumsum([0.45, 0.25, 0.15, 0.15])
+        shares = np.cumsum(FIELD_SHARES)
         which = np.searchsorted(shares, pick_surface * shares[-1])
         theta = parcels.theta
         cos_t, sin_t = np.cos(theta), np.sin(theta)
@@ -353,6 +381,10 @@ class BankRenderer(PlanRenderer):
         # Fields of one farm share its soil and season: a quarter of the block's tone.
         colour = 0.75 * colour + 0.25 * self._field_tone
         colour = colour * gain[:, None]
+        keep = self._field_share(fields, fp)
+        if keep is not None:
+            expected = 0.75 * self._field_mean + 0.25 * self._field_tone
+            colour = expected + keep[:, None] * (colour - expected)
         # Crop rows across the field, faded out once a pixel spans a row.
         period = 2.5 + 3.5 * hash_uniform(fid_x, fid_y, seed + 1319)
         fade = np.clip(1.0 - 1.5 * fp / period, 0.0, 1.0) * (which == 0)
@@ -362,11 +394,31 @@ class BankRenderer(PlanRenderer):
         hedged = 0.15 + 0.6 * np.clip((regional - 0.35) * 3.0, 0.0, 1.0)
         hedge = hash_uniform(parcels.block_i, parcels.block_j, seed + 1321) < hedged
         width_m = np.where(hedge, 5.0, 2.0)
-        line = _band_coverage(edge_m, width_m, fp)[:, None]
+        line = _band_coverage(edge_m, width_m, fp)
+        if keep is not None:
+            # Where a pixel holds many fields, their margins cover width / size of it.
+            ground = np.clip(width_m * (1 / fields.width_m + 1 / fields.length_m), 0.0, 1.0)
+            line = ground + keep * (line - ground)
+        line = line[:, None]
         margin = np.where(hedge[:, None], HEDGE * 0.9, TRACK * 0.92)
         colour = colour * (1 - line) + margin * line
         track = _band_coverage(parcels.block_edge_m, 5.0, fp)[:, None]
         return colour * (1 - track) + TRACK * track
+
+    def _corridor(self, road_near: np.ndarray, verge_m: np.ndarray, fp: float) -> np.ndarray:
+        """Share of a pixel in a road's cleared corridor. Drawn at least half a pixel wide,
+        at the contrast its true width gives: a line of constant weight across zooms rather
+        than a vanishing hairline. (Where a pixel is wider than twice the raster's distance
+        cap, every pixel counts as near a road: a pale veil over z10-z11; renderer 4 mends
+        it.)"""
+        reach = np.maximum(verge_m, 0.5 * fp)
+        return np.clip((reach - road_near) / fp + 0.5, 0, 1) * np.minimum(
+            1.0, (2 * verge_m + 8.0) / fp
+        )
+
+    def _field_share(self, fields: Fields, fp: float) -> np.ndarray | None:
+        """How much of a field's own colour a pixel keeps (None: all of it, renderer 3)."""
+        return None
 
     def _town(
         self,
@@ -423,12 +475,7 @@ class BankRenderer(PlanRenderer):
         fp = raster.footprint_m
         main, minor = raster.roads["main"], raster.roads["minor"]
         verge_m = np.where(main > minor, 9.0, 5.0)
-        # The corridor is drawn at least half a pixel wide, at the contrast its true width
-        # gives: a line of constant weight across zooms rather than a vanishing hairline.
-        reach = np.maximum(verge_m, 0.5 * fp)
-        corridor = np.clip((reach - raster.road_near) / fp + 0.5, 0, 1) * np.minimum(
-            1.0, (2 * verge_m + 8.0) / fp
-        )
+        corridor = self._corridor(raster.road_near, verge_m, fp)
         verge = (corridor * (1 - raster.water))[..., None] * 0.9
         out = out * (1 - verge) + SHOULDER * verge
         for kind, colour in (("track", TRACK), ("minor", LATERITE), ("main", ASPHALT)):
@@ -437,10 +484,66 @@ class BankRenderer(PlanRenderer):
         return out
 
 
-def _split_fields(parcels, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class PrefilteredBankRenderer(BankRenderer):
+    """Renderer 4: renderer 3 with every term pre-filtered to the pixel (module notes)."""
+
+    version = 4
+
+    def render(self, raster: PlanRaster) -> np.ndarray:
+        # Each pixel is the mean of its four sub-pixels (drawn as zoom + 1 would draw
+        # them), so a coarse zoom holds what its finer zoom averages to: the cascade adds
+        # each zoom's finest octave, and a point-sampled one would carry its aliasing down
+        # as coloured speckle. The native zoom has no finer level to average.
+        if raster.zoom >= self.native_zoom:
+            return super().render(raster)
+        fine = super().render(raster.refined())
+        height, width = raster.shape
+        return fine.reshape(height, 2, width, 2, 3).mean((1, 3), dtype=np.float32)
+
+    def _calm(self, level: int) -> float:
+        # A level-k pixel spans 2**k native pixels; it holds n lattice vertices, and the
+        # mean of n independent crop means keeps 1/sqrt(1 + n) of their spread.
+        vertices = (2.0**level / HEX_PX) ** 2 / SQRT3_2
+        return 1.0 - 1.0 / np.sqrt(1.0 + vertices)
+
+    def _corridor(self, road_near: np.ndarray, verge_m: np.ndarray, fp: float) -> np.ndarray:
+        # The verge either side of the road's edge, by area: a band 2 verges wide centred
+        # on the edge (its inner half lies under the road surface, drawn over it). The
+        # raster caps its distance to roads: a capped pixel is no road's neighbour.
+        far = road_near >= ROAD_NEAR_CAP_M - 1e-3
+        return np.where(far, 0.0, _band_coverage(road_near, 2.0 * verge_m, fp))
+
+    def _field_share(self, fields: Fields, fp: float) -> np.ndarray | None:
+        # A pixel fp wide over fields w x l holds fp^2 / (w l) of them; their mean keeps
+        # sqrt(w l) / fp of one field's spread around the expected colour.
+        return np.clip(np.sqrt(fields.width_m * fields.length_m) / fp, 0.0, 1.0)
+
+
+BANK_RENDERERS: dict[int, type[BankRenderer]] = {
+    cls.version: cls for cls in (BankRenderer, PrefilteredBankRenderer)
+}
+
+
+def bank_renderer(version: int) -> type[BankRenderer]:
+    """The bank renderer class of a renderer version (3 or 4)."""
+    return BANK_RENDERERS[version]
+
+
+@dataclass(frozen=True)
+class Fields:
+    """The fields renderer 3 cuts from the parcels' strips."""
+
+    fid_x: np.ndarray
+    fid_y: np.ndarray
+    edge_m: np.ndarray  # distance to the field's edge
+    width_m: np.ndarray  # the field's own size across and along
+    length_m: np.ndarray
+
+
+def _split_fields(parcels: FieldParcels, seed: int) -> Fields:
     """Cut the parcels' regular strips further, each field in two at a random point across
     and (more often) along, so neighbouring fields differ in width and length: no brick
-    wall of identical strips. (field ids x, y and the distance to the field's edge)"""
+    wall of identical strips."""
     fid_x, fid_y = parcels.fid_x, parcels.fid_y
     cut_across = hash_uniform(fid_x, fid_y, seed + 1331) < 0.45
     at_across = (0.25 + 0.5 * hash_uniform(fid_x, fid_y, seed + 1333)) * parcels.width_m
@@ -456,7 +559,13 @@ def _split_fields(parcels, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
             np.where(cut_along, np.abs(parcels.along_in_m - at_along), far),
         ),
     )
-    return fid_x * 2 + second_across, fid_y * 2 + second_along, edge
+    width = np.where(
+        cut_across, np.where(second_across, parcels.width_m - at_across, at_across), parcels.width_m
+    )
+    length = np.where(
+        cut_along, np.where(second_along, parcels.length_m - at_along, at_along), parcels.length_m
+    )
+    return Fields(fid_x * 2 + second_across, fid_y * 2 + second_along, edge, width, length)
 
 
 def _mirror(index: np.ndarray, size: int) -> np.ndarray:
@@ -466,4 +575,4 @@ def _mirror(index: np.ndarray, size: int) -> np.ndarray:
     return np.where(t < size, t, period - 1 - t)
 
 
-__all__ = ["BankRenderer"]
+__all__ = ["BANK_RENDERERS", "BankRenderer", "PrefilteredBankRenderer", "bank_renderer"]

@@ -4,7 +4,7 @@ The one place that reads those settings, for the generator and the evaluation. R
 draws over a land-cover class map (worker/texture_render.py); renderer 2 draws over the
 world plan (worker/plan_render.py), so it needs a world that has one; renderer 3 draws the
 plan from the model's texture bank of photographs (worker/bank_render.py, ``bank`` names
-the bank's folder in the model).
+the bank's folder in the model); renderer 4 is renderer 3 pre-filtered to the pixel.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import numpy as np
 from core.plan.raster import PlanRaster
 from model_store.texture_bank import TextureBank, missing_surfaces
 from model_store.texture_prior import (
-    BANK_RENDERER_VERSION,
+    BANK_RENDERER_VERSIONS,
     PLAN_RENDERERS,
     RENDERERS,
     TexturePrior,
 )
-from worker.bank_render import BankRenderer
+from worker.bank_render import bank_renderer
 from worker.plan_render import PlanRenderer
 from worker.texture_render import TextureRenderer
 
@@ -35,7 +35,7 @@ class PriorDrawing:
     native_zoom: int  # the imagery's own zoom: finer zooms get no prior
     cell_px: int
     strength: float  # SDEdit start, as a fraction of the sampling schedule
-    bank: TextureBank | None = None  # renderer 3's photographs
+    bank: TextureBank | None = None  # renderers 3 and 4: the photographs
     _renderers: dict[int, TextureRenderer] = field(default_factory=dict, repr=False)
     _plan_renderers: dict[int, PlanRenderer] = field(default_factory=dict, repr=False)
 
@@ -54,9 +54,9 @@ class PriorDrawing:
                 f"versions {', '.join(map(str, RENDERERS))}"
             )
         bank = None
-        if version == BANK_RENDERER_VERSION:
+        if version in BANK_RENDERER_VERSIONS:
             if not settings.get("bank"):
-                raise ValueError(f"{model_id}: renderer 3 needs a texture bank (``bank``)")
+                raise ValueError(f"{model_id}: renderer {version} needs a texture bank (``bank``)")
             bank = TextureBank.load(model_path / settings["bank"])
             missing = missing_surfaces(set(bank.surfaces))
             if missing:
@@ -89,7 +89,8 @@ class PriorDrawing:
     def plan_renderer(self, world_seed: int) -> PlanRenderer:
         if world_seed not in self._plan_renderers:
             if self.bank is not None:
-                self._plan_renderers[world_seed] = BankRenderer(
+                make = bank_renderer(self.renderer_version)
+                self._plan_renderers[world_seed] = make(
                     self.stats, self.bank, world_seed, self.native_zoom, self.cell_px
                 )
             else:

@@ -21,6 +21,7 @@ from core.plan.scenario import Scenario
 from core.plan.settlements import Settlement
 
 M_PER_CELL = EARTH_CIRCUMFERENCE_M / CELLS  # Mercator metres (true scale at the equator)
+ROAD_NEAR_CAP_M = 60.0  # how far ``road_near`` looks for a road (metres)
 SUN_AZIMUTH_DEG, SUN_ALTITUDE_DEG = 315.0, 40.0
 
 
@@ -52,6 +53,37 @@ class PlanRaster:
     @property
     def shape(self) -> tuple[int, int]:
         return self.classes.shape
+
+    def refined(self) -> PlanRaster:
+        """The same ground at zoom + 1 (2x the pixels): positions at the finer pixel
+        centres, every plan field repeated from its parent pixel. For drawing a pixel as
+        the mean of four sub-pixels (anti-aliasing what a renderer computes from
+        positions: textures, field parcels, clumps), not a finer plan."""
+        quarter = np.array([-0.25, 0.25]) * (self.footprint_m / M_PER_CELL)  # cell units
+
+        def twice(a: np.ndarray) -> np.ndarray:
+            return np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)
+
+        x = twice(self.x) + np.tile(quarter, self.x.shape[1])[None, :]
+        y = twice(self.y) + np.tile(quarter, self.y.shape[0])[:, None]
+        fields = {
+            name: twice(getattr(self, name))
+            for name in (
+                "classes", "elevation", "shade", "water", "depth", "sea", "river",
+                "river_near", "road_near", "urban", "town_angle", "farm", "moisture",
+                "slope", "forest_margin",
+            )
+        }  # fmt: skip
+        return PlanRaster(
+            zoom=self.zoom + 1,
+            left=2 * self.left,
+            top=2 * self.top,
+            footprint_m=self.footprint_m / 2.0,
+            x=x,
+            y=y,
+            roads={kind: twice(cov) for kind, cov in self.roads.items()},
+            **fields,
+        )
 
 
 def positions(
@@ -232,7 +264,7 @@ def rasterize(
     river = np.zeros(shape, np.float32)
     river_near = np.full(shape, 400.0, np.float32)
     road_cov = {kind: np.zeros(shape, np.float32) for kind in ("main", "minor", "track")}
-    road_near = np.full(shape, 60.0, np.float32)
+    road_near = np.full(shape, ROAD_NEAR_CAP_M, np.float32)
     for lines in rivers:
         cov, near = draw_lines(lines, ("river",), x0, y0, pixel, shape, 400.0)
         river = np.maximum(river, cov)
@@ -243,7 +275,7 @@ def rasterize(
         river_near = np.minimum(river_near, np.minimum(near * 3.0, 400.0))
     for lines in roads:
         for kind in road_cov:
-            cov, near = draw_lines(lines, (kind,), x0, y0, pixel, shape, 60.0)
+            cov, near = draw_lines(lines, (kind,), x0, y0, pixel, shape, ROAD_NEAR_CAP_M)
             road_cov[kind] = np.maximum(road_cov[kind], cov)
             road_near = np.minimum(road_near, near)
 
