@@ -18,6 +18,7 @@ from core.world import World
 from model_store.chips import ChipFilter, cut_chips, load_labels
 from model_store.evaluation import HistogramRanges, fid, kid
 from model_store.registry import ModelIntegrityError, ModelRegistry, load_model
+from model_store.texture_prior import BANK_RENDERER_VERSION
 from model_store.training import TrainConfig, train
 from worker.generators.diffusion import DiffusionGenerator
 from worker.producer import UnitProducer
@@ -283,7 +284,7 @@ def test_add_bank_registers_a_version_drawn_from_photographs(tiny_model, tmp_pat
     made = [*bank, "--data", str(tmp_path / "every"), "--labels", str(every)]
     assert main([*made, "--no-learned-step"]) == 0
     entry = ModelRegistry([models]).verify("tiny@0.0.3")
-    assert entry.conditioning["texture_prior"]["renderer"] == 3
+    assert entry.conditioning["texture_prior"]["renderer"] == BANK_RENDERER_VERSION
     assert entry.conditioning["learned_step"] is False
     assert f"texture_bank/{'forest.jpg'}" in entry.manifest["files"]
     recorded = entry.manifest["training_data"]["texture_bank"]
@@ -291,6 +292,54 @@ def test_add_bank_registers_a_version_drawn_from_photographs(tiny_model, tmp_pat
     assert sorted(recorded["sources"]) == sorted(EVERY_SURFACE)
     generator = DiffusionGenerator(load_model(ModelRegistry([models]), "tiny@0.0.3"), steps=2)
     assert generator.prior is not None and generator.prior.bank is not None
+
+
+def test_redraw_registers_the_same_model_drawn_by_another_renderer(
+    tiny_model, tmp_path: Path
+) -> None:
+    from app.cli import main
+
+    registry, model_id = tiny_model
+    models = tmp_path / "models"
+    shutil.copytree(registry.get(model_id).path.parents[1], models)
+    base = ["models", "--models-dir", str(models)]
+    prior_data = tmp_path / "labelled"
+    prior_data.mkdir()
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(prior_data / "forest_1.png")
+    prior = [*base, "add-prior", model_id, "tiny@0.0.2", "--data", str(prior_data)]
+    assert main([*prior, "--label-rule", r"^([a-z]+)_", "--size", "32"]) == 0
+    every = _labelled_photos(tmp_path / "every", EVERY_SURFACE)
+    bank = [*base, "add-bank", "tiny@0.0.2", "tiny@0.0.3", "--holdout", str(tmp_path / "none")]
+    assert main([*bank, "--data", str(tmp_path / "every"), "--labels", str(every)]) == 0
+
+    redraw = [*base, "redraw", "tiny@0.0.3", "tiny@0.0.4"]
+    assert main([*redraw, "--renderer", "9"]) == 1  # no such renderer
+    assert main([*redraw, "--renderer", str(BANK_RENDERER_VERSION)]) == 1  # already drawn so
+    no_bank = [*base, "redraw", "tiny@0.0.2", "tiny@0.0.4", "--renderer", "3"]
+    assert main(no_bank) == 1  # a bank renderer needs a bank
+    assert not (models / "tiny" / "0.0.4").exists()
+
+    assert main([*redraw, "--renderer", "3"]) == 0
+    source = ModelRegistry([models]).verify("tiny@0.0.3")
+    made = ModelRegistry([models]).verify("tiny@0.0.4")
+    assert made.conditioning["texture_prior"] == {
+        **source.conditioning["texture_prior"],
+        "renderer": 3,
+    }
+    differ = {
+        name
+        for name, digest in made.manifest["files"].items()
+        if source.manifest["files"].get(name) != digest
+    }
+    assert differ == {"conditioning.json"}
+    assert made.manifest["training_data"]["redrawn_from"] == {
+        "model": "tiny@0.0.3",
+        "renderer": BANK_RENDERER_VERSION,
+    }
+    generator = DiffusionGenerator(load_model(ModelRegistry([models]), "tiny@0.0.4"), steps=2)
+    assert generator.prior is not None
+    assert generator.prior.plan_renderer(1).version == 3
 
 
 def test_without_the_learned_step_the_network_is_never_called(tiny_model, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
-"""The texture bank (model_store/texture_bank.py) and renderer 3 (worker/bank_render.py):
-photographs in, by surface, held-out textures never; a render that is a pure function of
-position, whose levels refine each other, drawn from the bank's own pixels."""
+"""The texture bank (model_store/texture_bank.py) and renderers 3 and 4
+(worker/bank_render.py): photographs in, by surface, held-out textures never; a render
+that is a pure function of position, whose levels refine each other, drawn from the
+bank's own pixels; renderer 4 pre-filtered to the pixel."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import json
 import shutil
 from pathlib import Path
 
+import mercantile
 import numpy as np
 import pytest
 from PIL import Image
 
+from core.classes import CLASS_INDEX
 from core.plan.plan import WorldPlan
-from core.plan.raster import rasterize
+from core.plan.raster import ROAD_NEAR_CAP_M, rasterize
 from core.plans import plan_spec
 from core.world import DEFAULT_WORLD, World
 from model_store.datasets.flightgear import HOLDOUT_FILE, load_holdout
@@ -29,7 +32,8 @@ from model_store.texture_bank import (
     surface_of,
 )
 from model_store.texture_prior import BANK_RENDERER_VERSION
-from worker.bank_render import BankRenderer
+from worker.bank_render import BankRenderer, PrefilteredBankRenderer
+from worker.mosaics import random_places
 from worker.prior_drawing import PriorDrawing
 
 PLAN_WORLD = World(
@@ -217,3 +221,69 @@ def test_a_rendered_tile_equals_the_same_area_of_a_larger_render(
         tile = renderer.render(rasterize(plan, zoom, left, top, 256, 256, 256))
         assert np.array_equal(big[64:320, 64:320], tile)
         assert tile.std() > 10  # a picture, not a flat sheet
+
+
+def test_a_refined_raster_holds_the_finer_zooms_pixel_centres(plan: WorldPlan) -> None:
+    zoom = 12
+    tiles = PLAN_WORLD.tile_range(zoom)
+    left, top = (tiles[0] + tiles[2]) // 2 * 256, (tiles[1] + tiles[3]) // 2 * 256
+    coarse = rasterize(plan, zoom, left, top, 32, 24, 256)
+    fine = rasterize(plan, zoom + 1, 2 * left, 2 * top, 64, 48, 256)
+    refined = coarse.refined()
+    assert (refined.zoom, refined.left, refined.top) == (fine.zoom, fine.left, fine.top)
+    assert refined.shape == fine.shape
+    assert refined.footprint_m == pytest.approx(fine.footprint_m)
+    np.testing.assert_allclose(refined.x, fine.x, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(refined.y, fine.y, rtol=0, atol=1e-9)
+    # Plan fields are the parent pixel's, four times.
+    assert np.array_equal(refined.classes[::2, ::2], coarse.classes)
+    assert np.array_equal(refined.classes[1::2, 1::2], coarse.classes)
+    assert np.array_equal(refined.roads["main"][1::2, ::2], coarse.roads["main"])
+
+
+def _bank_renderer(model: str) -> BankRenderer:
+    entry = ModelRegistry().verify(model)
+    drawing = PriorDrawing.from_conditioning(entry.path, entry.id, entry.conditioning)
+    assert drawing is not None
+    return drawing.plan_renderer(PLAN_WORLD.seed)
+
+
+def test_renderer_4_draws_what_the_finer_zoom_averages_to(plan: WorldPlan) -> None:
+    """The cascade locks each zoom's low frequencies to the zoom above, so whatever a zoom
+    draws that its finer zoom does not average to is carried down as speckle. Renderer 4
+    pre-filters: against renderer 3 (point samples) the gap is much smaller, without a
+    colour bias (renderer 3's road corridors veiled z10-z11 in pale shoulder colour)."""
+    point, filtered = _bank_renderer("carana-sr@0.4.0"), _bank_renderer("carana-sr@0.5.0")
+    assert (point.version, filtered.version) == (3, 4)
+    assert isinstance(filtered, PrefilteredBankRenderer)
+    (lon, lat), *_ = random_places(PLAN_WORLD, 1, seed=2)  # on land
+    for zoom in (10, 12):
+        mx, my = mercantile.xy(lon, lat)
+        half = mercantile.CE / 2
+        left = int((mx + half) / mercantile.CE * 256 * 2**zoom) - 48
+        top = int((half - my) / mercantile.CE * 256 * 2**zoom) - 48
+        coarse = rasterize(plan, zoom, left, top, 96, 96, 256)
+        fine = rasterize(plan, zoom + 1, 2 * left, 2 * top, 192, 192, 256)
+        land = coarse.classes != CLASS_INDEX["water"]
+        assert land.mean() > 0.5
+        gaps = {}
+        for renderer in (point, filtered):
+            down = renderer.render(fine).reshape(96, 2, 96, 2, 3).mean((1, 3))
+            gap = renderer.render(coarse)[land] - down[land]
+            gaps[renderer.version] = (np.sqrt((gap**2).mean()), np.abs(gap.mean(0)).max())
+        assert gaps[4][0] < 0.7 * gaps[3][0], (zoom, gaps)
+        assert gaps[4][1] < 2.0, (zoom, gaps)
+
+
+def test_renderer_4_road_corridors_cover_their_own_width() -> None:
+    """A road's cleared corridor covers 2 verges of ground: at 150 m/px a pixel on the road
+    is 2 x 9 / 150 corridor, and a pixel the raster found no road near is none."""
+    filtered = _bank_renderer("carana-sr@0.5.0")
+    verge = np.array([9.0, 9.0, 9.0])
+    near = np.array([0.0, 30.0, ROAD_NEAR_CAP_M])
+    corridor = filtered._corridor(near, verge, 150.0)
+    assert corridor[0] == pytest.approx(18.0 / 150.0)
+    assert 0 < corridor[1] <= corridor[0]
+    assert corridor[2] == 0.0
+    # Renderer 3 (kept for carana-v3's published tiles) veils every pixel at this scale.
+    assert _bank_renderer("carana-sr@0.4.0")._corridor(near, verge, 150.0)[2] > 0.0
