@@ -25,11 +25,13 @@ Every term is a function of global position: neighbouring canvases agree.
 
 Renderer 4 (``PrefilteredBankRenderer``) pre-filters what renderer 3 point-samples: the
 cascade locks each zoom's low frequencies to the zoom above, so a coarse zoom must hold
-what its finer zooms average to. A pixel holding many fields keeps only the share of
-their colour spread that an average of that many fields keeps (instead of the colour of
-the one field at its centre, which the cascade carries down to z14 as coloured speckle),
-and field margins count with the share of ground they cover; crop switching between
-lattice vertices is calmed by how many vertices a pixel holds, not by a fixed ramp.
+what its finer zooms average to. Below the native zoom a pixel is the mean of its four
+sub-pixels, drawn as zoom + 1 draws them; a pixel holding many fields keeps only the
+share of their colour spread that an average of that many fields keeps (instead of the
+colour of the one field at its centre, which the cascade carries down to z14 as coloured
+speckle), and field margins count with the share of ground they cover; crop switching
+between lattice vertices is calmed by how many vertices a pixel holds, not by a fixed
+ramp; road corridors count by area.
 """
 
 from __future__ import annotations
