@@ -133,48 +133,35 @@ CARANA_V1 = World(
     extent=(-30.0, -10.0, -24.0, -4.0),
 )
 
-# The same island drawn by carana-sr@0.3.0 (flat colours and noise from the texture
-# prior's statistics). Kept servable by id; no longer the default.
-CARANA_V2 = World(
-    id="carana-v2",
-    name="Carana (synthetic, second version)",
-    seed=20261129,
-    model="carana-sr@0.3.0",
-    unit_size=1,
-    min_zoom=10,
-    max_zoom=16,
-    extent=(-30.0, -10.0, -24.0, -4.0),
-    layout="plan-island",
-)
 
-# The same plan drawn from the training photographs themselves by carana-sr@0.4.0 (its
-# texture bank, renderer 3). Kept servable by id; no longer the default.
-CARANA_V3 = World(
-    id="carana-v3",
-    name="Carana (synthetic, third version)",
-    seed=20261129,
-    model="carana-sr@0.4.0",
-    unit_size=1,
-    min_zoom=10,
-    max_zoom=16,
-    extent=(-30.0, -10.0, -24.0, -4.0),
-    layout="plan-island",
-)
+def _carana_island(world_id: str, name: str, model: str) -> World:
+    """Carana from its world plan: every version after the first draws the same plan
+    (seed, extent, layout), so the same country; only the model that draws it differs."""
+    return World(
+        id=world_id,
+        name=name,
+        seed=20261129,
+        model=model,
+        unit_size=1,
+        min_zoom=10,
+        max_zoom=16,
+        extent=(-30.0, -10.0, -24.0, -4.0),
+        layout="plan-island",
+    )
 
-# The default world: the same plan (seed, extent, layout) as carana-v2 and -v3, drawn
-# from the texture bank by carana-sr@0.5.0 (renderer 4: pre-filtered to the pixel, so
-# the cascade from z10 no longer carries coarse zooms' field speckle down).
-DEFAULT_WORLD = World(
-    id="carana-v4",
-    name="Carana (synthetic)",
-    seed=20261129,
-    model="carana-sr@0.5.0",
-    unit_size=1,
-    min_zoom=10,
-    max_zoom=16,
-    extent=(-30.0, -10.0, -24.0, -4.0),
-    layout="plan-island",
-)
+
+# Drawn by carana-sr@0.3.0 (flat colours and noise from the texture prior's statistics).
+# Kept servable by id; no longer the default.
+CARANA_V2 = _carana_island("carana-v2", "Carana (synthetic, second version)", "carana-sr@0.3.0")
+
+# Drawn from the training photographs themselves by carana-sr@0.4.0 (its texture bank,
+# renderer 3). Kept servable by id; no longer the default.
+CARANA_V3 = _carana_island("carana-v3", "Carana (synthetic, third version)", "carana-sr@0.4.0")
+
+# The default world: drawn from the texture bank by carana-sr@0.5.0 (renderer 4:
+# pre-filtered to the pixel, so the cascade from z10 no longer carries coarse zooms' field
+# speckle down).
+DEFAULT_WORLD = _carana_island("carana-v4", "Carana (synthetic)", "carana-sr@0.5.0")
 
 BUILTIN_WORLDS = (DEFAULT_WORLD, CARANA_V3, CARANA_V2, CARANA_V1)
 
