@@ -260,7 +260,9 @@ EVERY_SURFACE = {
 }
 
 
-def test_add_bank_registers_a_version_drawn_from_photographs(tiny_model, tmp_path: Path) -> None:
+def _models_with_prior(tiny_model, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A copy of the tiny model's registry with tiny@0.0.2 (the model plus a texture prior
+    from one forest image) added through the CLI; (registry folder, CLI prefix for it)."""
     from app.cli import main
 
     registry, model_id = tiny_model
@@ -273,6 +275,13 @@ def test_add_bank_registers_a_version_drawn_from_photographs(tiny_model, tmp_pat
     base = ["models", "--models-dir", str(models)]
     prior = [*base, "add-prior", model_id, "tiny@0.0.2", "--data", str(prior_data)]
     assert main([*prior, "--label-rule", r"^([a-z]+)_", "--size", "32"]) == 0
+    return models, base
+
+
+def test_add_bank_registers_a_version_drawn_from_photographs(tiny_model, tmp_path: Path) -> None:
+    from app.cli import main
+
+    models, base = _models_with_prior(tiny_model, tmp_path)
 
     # Photographs that leave surfaces out are refused, naming what is missing.
     few = _labelled_photos(tmp_path / "few", {"forest.png": "forest", "savanna.png": "grassland"})
@@ -299,16 +308,7 @@ def test_redraw_registers_the_same_model_drawn_by_another_renderer(
 ) -> None:
     from app.cli import main
 
-    registry, model_id = tiny_model
-    models = tmp_path / "models"
-    shutil.copytree(registry.get(model_id).path.parents[1], models)
-    base = ["models", "--models-dir", str(models)]
-    prior_data = tmp_path / "labelled"
-    prior_data.mkdir()
-    rng = np.random.default_rng(1)
-    Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(prior_data / "forest_1.png")
-    prior = [*base, "add-prior", model_id, "tiny@0.0.2", "--data", str(prior_data)]
-    assert main([*prior, "--label-rule", r"^([a-z]+)_", "--size", "32"]) == 0
+    models, base = _models_with_prior(tiny_model, tmp_path)
     every = _labelled_photos(tmp_path / "every", EVERY_SURFACE)
     bank = [*base, "add-bank", "tiny@0.0.2", "tiny@0.0.3", "--holdout", str(tmp_path / "none")]
     assert main([*bank, "--data", str(tmp_path / "every"), "--labels", str(every)]) == 0
