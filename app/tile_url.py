@@ -13,8 +13,12 @@ TILE_FORMAT = "png"
 NUMBER = r"(0|[1-9][0-9]{0,9})"
 INTEGER = re.compile(rf"^{NUMBER}$")
 
-DEFAULT_ROUTE = "/{z}/{x}/{y_file}"
-WORLD_ROUTE = "/worlds/{world_id}/{z}/{x}/{y_file}"
+# Every world-scoped route is mounted twice (app/routers/factory.py): as is, for the
+# default world, and under this prefix for a named one.
+WORLD_PREFIX = "/worlds/{world_id}"
+TILE_ROUTE = "/{z}/{x}/{y_file}"
+DEFAULT_ROUTE = TILE_ROUTE
+WORLD_ROUTE = WORLD_PREFIX + TILE_ROUTE
 
 # What the hot path answers itself; everything else (including every malformed tile URL,
 # which deserves its precise 400) goes through the routes. Group 1: the world id, if any.

@@ -1,22 +1,20 @@
-"""GET /worlds/{world}/features.geojson: the world plan's vector features for planners."""
+"""GET /worlds/{world}/features.geojson (and /features.geojson for the default world): the
+world plan's vector features for planners."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from app.auth import require_key_for_tiles
 from app.errors import ApiError
+from app.routers.factory import WorldRoutes, world_router
 from app.seeding import SeedError, parse_bbox
-from app.services import services
-from app.validation import resolve_world
 from core.plan.features import TooManyFeatures, plan_features
 from core.plans import plan_spec, world_plan
 from core.world import World
-
-router = APIRouter(tags=["features"], dependencies=[Depends(require_key_for_tiles)])
 
 # A bbox this many degrees on a side at most: the answer stays a few MB, and a world
 # planned in chunks never builds more than a few of them for one request.
@@ -61,36 +59,26 @@ def _features(world: World, bbox_text: str | None) -> bytes:
     return json.dumps(collection, separators=(",", ":")).encode()
 
 
-async def _answer(request: Request, world: World, bbox: str | None) -> Response:
-    body = await asyncio.to_thread(_features, world, bbox)
-    # The plan never changes for a world, so neither does the answer for one bbox.
-    return Response(
-        body,
-        media_type="application/geo+json",
-        headers={"Cache-Control": "public, max-age=86400"},
+def _routes(routes: WorldRoutes) -> None:
+    @routes.route(
+        "/features.geojson",
+        summary="Roads, rivers, lakes, bridges and settlements of a world's plan in a bbox",
+        default_summary="Vector features of the default world's plan in a bbox",
+        response_class=Response,
+        responses={200: {"content": {"application/geo+json": {}}}, 400: {}, 404: {}},
     )
+    async def features(
+        request: Request,
+        bbox: str | None = Query(None, description=BBOX_HELP),
+        world: World = routes.world,
+    ) -> Response:
+        body = await asyncio.to_thread(_features, world, bbox)
+        # The plan never changes for a world, so neither does the answer for one bbox.
+        return Response(
+            body,
+            media_type="application/geo+json",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
 
-@router.get(
-    "/worlds/{world_id}/features.geojson",
-    summary="Roads, rivers, lakes, bridges and settlements of a world's plan in a bbox",
-    response_class=Response,
-    responses={200: {"content": {"application/geo+json": {}}}, 400: {}, 404: {}},
-)
-async def world_features(
-    request: Request, world_id: str, bbox: str | None = Query(None, description=BBOX_HELP)
-) -> Response:
-    world = resolve_world(services(request).catalog, world_id)
-    return await _answer(request, world, bbox)
-
-
-@router.get(
-    "/features.geojson",
-    summary="Vector features of the default world's plan in a bbox",
-    response_class=Response,
-    responses={200: {"content": {"application/geo+json": {}}}, 400: {}, 404: {}},
-)
-async def default_features(
-    request: Request, bbox: str | None = Query(None, description=BBOX_HELP)
-) -> Response:
-    return await _answer(request, services(request).catalog.default, bbox)
+router = world_router(_routes, tags=["features"], dependencies=[Depends(require_key_for_tiles)])

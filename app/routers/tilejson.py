@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from app.auth import require_key_for_tiles
+from app.routers.factory import WorldRoutes, world_router
 from app.services import services
-from app.validation import resolve_world
 from core.world import World
-
-router = APIRouter(tags=["metadata"], dependencies=[Depends(require_key_for_tiles)])
 
 
 def base_url(request: Request) -> str:
@@ -27,7 +25,7 @@ def key_query(request: Request) -> str:
     return f"?{urlencode({'key': key})}" if key else ""
 
 
-def tilejson(request: Request, world: World) -> dict[str, Any]:
+def tilejson_document(request: Request, world: World) -> dict[str, Any]:
     state = services(request)
     base = base_url(request)
     lon, lat = world.center_lonlat
@@ -52,19 +50,6 @@ def tilejson(request: Request, world: World) -> dict[str, Any]:
             "synthetic": True,
         },
     }
-
-
-@router.get("/tilejson.json", summary="TileJSON of the default world")
-async def default_tilejson(request: Request) -> dict[str, Any]:
-    document = tilejson(request, services(request).catalog.default)
-    # The default world is also served at the short /{z}/{x}/{y}.png URL.
-    document["tiles"].insert(0, f"{base_url(request)}/{{z}}/{{x}}/{{y}}.png{key_query(request)}")
-    return document
-
-
-@router.get("/worlds/{world_id}/tilejson.json", summary="TileJSON of a world")
-async def world_tilejson(request: Request, world_id: str) -> dict[str, Any]:
-    return tilejson(request, resolve_world(services(request).catalog, world_id))
 
 
 def maplibre_style(request: Request, world: World) -> dict[str, Any]:
@@ -93,14 +78,30 @@ def maplibre_style(request: Request, world: World) -> dict[str, Any]:
     }
 
 
-@router.get("/style.json", summary="MapLibre style of the default world")
-async def default_style(request: Request) -> dict[str, Any]:
-    return maplibre_style(request, services(request).catalog.default)
+def _routes(routes: WorldRoutes) -> None:
+    @routes.route(
+        "/tilejson.json",
+        summary="TileJSON of a world",
+        default_summary="TileJSON of the default world",
+    )
+    async def tilejson(request: Request, world: World = routes.world) -> dict[str, Any]:
+        document = tilejson_document(request, world)
+        if routes.mount.is_default:
+            # The default world is also served at the short /{z}/{x}/{y}.png URL.
+            short = f"{base_url(request)}/{{z}}/{{x}}/{{y}}.png{key_query(request)}"
+            document["tiles"].insert(0, short)
+        return document
+
+    @routes.route(
+        "/style.json",
+        summary="MapLibre style of a world",
+        default_summary="MapLibre style of the default world",
+    )
+    async def style(request: Request, world: World = routes.world) -> dict[str, Any]:
+        return maplibre_style(request, world)
 
 
-@router.get("/worlds/{world_id}/style.json", summary="MapLibre style of a world")
-async def world_style(request: Request, world_id: str) -> dict[str, Any]:
-    return maplibre_style(request, resolve_world(services(request).catalog, world_id))
+router = world_router(_routes, tags=["metadata"], dependencies=[Depends(require_key_for_tiles)])
 
 
 @router.get("/worlds", summary="The worlds this server serves")

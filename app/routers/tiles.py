@@ -1,27 +1,27 @@
-"""XYZ tile endpoints: /{z}/{x}/{y}.png (default world) and /worlds/{world}/{z}/{x}/{y}.png."""
+"""XYZ tile endpoints: /{z}/{x}/{y}.png (default world) and /worlds/{world}/{z}/{x}/{y}.png,
+one declaration mounted twice by the route factory."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 
 from app.auth import client_id, require_key_for_tiles
+from app.dependencies import TileXYZ
 from app.errors import ApiError, still_generating
 from app.http_caching import TILE_CACHE_CONTROL, etag_matches, png_response
+from app.routers.factory import WorldRoutes, world_router
 from app.services import services
 from app.tile_service import ClientGone, GenerationFailed, GenerationTimeout, TileSource
-from app.tile_url import DEFAULT_ROUTE, WORLD_ROUTE
-from app.validation import parse_tile, resolve_world
+from app.tile_url import TILE_ROUTE
 from core.world import World
-
-router = APIRouter(tags=["tiles"], dependencies=[Depends(require_key_for_tiles)])
 
 # Viewers send this header ("parent") to get a stand-in at once while a tile is generated.
 PLACEHOLDER_HEADER = "x-synthtiles-placeholder"
 
 
-async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> Response:
+async def _tile(request: Request, world: World, tile_xyz: TileXYZ) -> Response:
     state = services(request)
-    tz, tx, ty = parse_tile(world, z, x, y_file)
+    tz, tx, ty = tile_xyz
     client = client_id(request)
     if request.headers.get(PLACEHOLDER_HEADER, "").lower() == "parent":
         tile = await state.tiles.get_or_placeholder(world, tz, tx, ty, client)
@@ -59,22 +59,18 @@ async def _tile(request: Request, world: World, z: str, x: str, y_file: str) -> 
     return png_response(request.method, tile.png, headers)
 
 
-@router.api_route(
-    WORLD_ROUTE,
-    methods=["GET", "HEAD"],
-    response_class=Response,
-    summary="A tile of a named world",
-)
-async def world_tile(request: Request, world_id: str, z: str, x: str, y_file: str) -> Response:
-    world = resolve_world(services(request).catalog, world_id)
-    return await _tile(request, world, z, x, y_file)
+def _routes(routes: WorldRoutes) -> None:
+    @routes.route(
+        TILE_ROUTE,
+        methods=["GET", "HEAD"],
+        response_class=Response,
+        summary="A tile of a named world",
+        default_summary="A tile of the default world",
+    )
+    async def tile(
+        request: Request, world: World = routes.world, tile: TileXYZ = routes.tile
+    ) -> Response:
+        return await _tile(request, world, tile)
 
 
-@router.api_route(
-    DEFAULT_ROUTE,
-    methods=["GET", "HEAD"],
-    response_class=Response,
-    summary="A tile of the default world",
-)
-async def default_tile(request: Request, z: str, x: str, y_file: str) -> Response:
-    return await _tile(request, services(request).catalog.default, z, x, y_file)
+router = world_router(_routes, tags=["tiles"], dependencies=[Depends(require_key_for_tiles)])
