@@ -284,7 +284,8 @@ def export_worker(args: argparse.Namespace) -> int:
 def seed(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app.seeding import Deployment, SeedError, parse_bbox, parse_zooms, tiles_in, units_for
+    from app.seeding import Deployment, SeedError, parse_zooms, units_for
+    from core.bbox import parse_bbox, tiles_in
     from core.units import unit_of_tile
 
     config = load_config("seed")
@@ -334,9 +335,11 @@ def _zoom_range(text: str) -> tuple[int, int]:
 
 
 def export(args: argparse.Namespace) -> int:
-    from app.export import plan_export, store_reader, write_export
+    from app.export import store_reader, write_export
     from app.offline import write_offline_viewer
-    from app.seeding import Deployment, SeedError, parse_bbox
+    from app.seeding import Deployment, SeedError
+    from core.bbox import parse_bbox
+    from core.exports import plan_export
     from core.protocol import Priority
 
     if args.with_viewer and args.format != "pmtiles":
@@ -362,12 +365,10 @@ def export(args: argparse.Namespace) -> int:
         return 1
 
     write_export(plan, store_reader(deployment.store, world.id), args.output, settings.attribution)
-    what = (
-        f"{plan.width}x{plan.height} px at z{plan.zoom}, EPSG:3857"
-        if plan.format == "cog"
-        else f"{plan.tile_count} tiles at z{plan.minzoom}-{plan.maxzoom}"
+    print(
+        f"wrote {args.output}: {plan.describe()} "
+        f"({made} units generated, {skipped} already existed)"
     )
-    print(f"wrote {args.output}: {what} ({made} units generated, {skipped} already existed)")
     if args.with_viewer:
         page = write_offline_viewer(args.output.parent, args.output.name)
         print(f"wrote {page}: open it in a browser (see README, 'Offline exercise')")
@@ -427,9 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export_cmd.add_argument("--world", help="world id (default: the default world)")
     export_cmd.add_argument("--bbox", required=True, help="minlon,minlat,maxlon,maxlat")
-    export_cmd.add_argument(
-        "--format", choices=["cog", "mbtiles", "pmtiles"], default="cog", help="default: cog"
-    )
+    from core.exports import FORMATS  # the registry's names, so a new format shows up here
+
+    export_cmd.add_argument("--format", choices=list(FORMATS), default="cog", help="default: cog")
     export_cmd.add_argument(
         "--zoom", required=True, help="N for a COG; N or N-M (e.g. 10-14) for a tile package"
     )

@@ -21,7 +21,7 @@ import uuid
 
 import redis
 
-from app.export import SUFFIXES, plan_export, store_reader, write_export
+from app.export import store_reader, write_export
 from app.export_jobs import (
     EXPORTER_GROUP,
     UNFINISHED,
@@ -30,8 +30,10 @@ from app.export_jobs import (
     file_name,
     job_of_member,
 )
-from app.seeding import Deployment, SeedError, parse_bbox
+from app.seeding import Deployment, SeedError
+from core.bbox import parse_bbox
 from core.config import Config
+from core.exports import plan_export
 from core.protocol import Priority
 
 log = logging.getLogger("synthtiles.exports")
@@ -219,7 +221,7 @@ class ExportWorker:
             raise RuntimeError(str(exc)) from None
         if failures:
             return {"status": "failed", "error": f"{len(failures)} units failed: {failures[:3]}"}
-        scratch = api.export_dir / f".{job_id}{SUFFIXES[plan.format]}"
+        scratch = api.export_dir / f".{job_id}{plan.suffix}"
         try:
             write_export(plan, store_reader(self.store, world.id), scratch, api.attribution)
             self.store.put_file(file_name(file_member(job_id, plan.format)), scratch)

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import mercantile
 import redis
 
+from core.bbox import AreaError, BBox, tiles_in
+from core.bbox import parse_bbox as parse_bbox  # re-exported: app/routers/features.py
 from core.config import Config
 from core.protocol import Keys, Priority, QueueProtocol, parse_done_message
 from core.store import TileStore
@@ -28,32 +29,9 @@ from worker.producer import unit_complete
 SERVE_INFO = ".synthtiles-serve.json"
 
 
-class SeedError(ValueError):
-    """A seeding or export request that cannot be carried out as asked."""
-
-
-def parse_bbox(text: str | list[float]) -> tuple[float, float, float, float]:
-    """'minlon,minlat,maxlon,maxlat' (or a list of 4 numbers), checked."""
-    try:
-        values = [float(v) for v in (text.split(",") if isinstance(text, str) else text)]
-    except (TypeError, ValueError):
-        raise SeedError(
-            f"bbox must be four numbers minlon,minlat,maxlon,maxlat, got {text!r}"
-        ) from None
-    if len(values) != 4:
-        raise SeedError(
-            f"bbox must have 4 numbers (minlon,minlat,maxlon,maxlat), got {len(values)}"
-        )
-    west, south, east, north = values
-    if not (
-        -180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90
-    ):
-        raise SeedError(f"bbox {values} is outside longitude -180..180 / latitude -90..90")
-    if west >= east or south >= north:
-        raise SeedError(
-            f"bbox {values} is inverted or empty: need minlon < maxlon and minlat < maxlat"
-        )
-    return west, south, east, north
+# One error for every request the CLI and API cannot carry out, bbox problems included, so
+# callers catch one name (`except SeedError`) whichever step refused.
+SeedError = AreaError
 
 
 def parse_zooms(text: str, world: World) -> list[int]:
@@ -68,31 +46,6 @@ def parse_zooms(text: str, world: World) -> list[int]:
             f"zoom {text} is outside world {world.id!r}'s range {world.min_zoom}-{world.max_zoom}"
         )
     return zooms
-
-
-def clip_to_world(
-    world: World, bbox: tuple[float, float, float, float]
-) -> tuple[float, float, float, float]:
-    west, south, east, north = bbox
-    w_west, w_south, w_east, w_north = world.extent
-    clipped = (max(west, w_west), max(south, w_south), min(east, w_east), min(north, w_north))
-    if clipped[0] >= clipped[2] or clipped[1] >= clipped[3]:
-        raise SeedError(
-            f"bbox {list(bbox)} does not overlap world {world.id!r}'s extent {list(world.extent)}"
-        )
-    return clipped
-
-
-def tiles_in(
-    world: World, bbox: tuple[float, float, float, float], zoom: int
-) -> list[tuple[int, int]]:
-    west, south, east, north = clip_to_world(world, bbox)
-    eps = 1e-9
-    return [
-        (t.x, t.y)
-        for t in mercantile.tiles(west + eps, south + eps, east - eps, north - eps, zoom)
-        if world.contains_tile(zoom, t.x, t.y)
-    ]
 
 
 @dataclass
@@ -220,9 +173,7 @@ def write_serve_info(store_root: Path, redis_url: str) -> Path:
     return path
 
 
-def units_for(
-    world: World, bbox: tuple[float, float, float, float], zooms: list[int]
-) -> list[UnitKey]:
+def units_for(world: World, bbox: BBox, zooms: list[int]) -> list[UnitKey]:
     """Every unit covering the bbox, coarsest zoom first (parents before children)."""
     units: dict[UnitKey, None] = {}
     for zoom in zooms:

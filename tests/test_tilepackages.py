@@ -12,8 +12,8 @@ import pytest
 from pmtiles.reader import MmapSource, Reader, all_tiles
 from pmtiles.tile import deserialize_header, zxy_to_tileid
 
-from core.tilepackages import TilesetMetadata, write_mbtiles, write_pmtiles
-from core.tilepackages.pmtiles import tile_id
+from core.exports import TilesetMetadata, write_mbtiles, write_pmtiles
+from core.exports.pmtiles import tile_id
 
 META = TilesetMetadata(
     name="Testland",

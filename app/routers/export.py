@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import uuid
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -21,28 +22,21 @@ from pydantic import BaseModel, Field
 from app import metrics
 from app.auth import client_id, require_key
 from app.errors import ApiError, still_generating
-from app.export import (
-    MEDIA_TYPES,
-    SUFFIXES,
-    CogExport,
-    Export,
-    ExportFormat,
-    ExportTooLarge,
-    plan_export,
-    store_reader,
-    write_export,
-)
+from app.export import store_reader, write_export
 from app.export_jobs import UNFINISHED, decode, file_member, file_name, job_id_of
-from app.seeding import SeedError, parse_bbox
 from app.services import Services, services
 from app.tile_service import GenerationFailed, GenerationTimeout
 from app.validation import resolve_world
+from core.bbox import AreaError, parse_bbox
+from core.exports import FORMATS, Export, ExportTooLarge, plan_export
 from core.protocol import Priority
 from core.store import iter_stream
 
 router = APIRouter(tags=["export"], dependencies=[Depends(require_key)])
 log = logging.getLogger("synthtiles.export")
 _NO_STORE = {"Cache-Control": "no-store"}
+# The registry's names, so the request schema's enum (and its 400) follows the registry.
+FormatName = Literal[tuple(FORMATS)]
 
 
 class ExportRequest(BaseModel):
@@ -50,7 +44,7 @@ class ExportRequest(BaseModel):
     bbox: list[float] = Field(
         description="[minlon, minlat, maxlon, maxlat]", min_length=4, max_length=4
     )
-    format: ExportFormat = Field(
+    format: FormatName = Field(
         "cog",
         description="cog: one GeoTIFF at `zoom`; mbtiles or pmtiles: every tile of the bbox "
         "from `minzoom` to `maxzoom`, byte-equal to the served PNGs",
@@ -88,7 +82,7 @@ def _plan(state: Services, body: ExportRequest) -> Export:
         )
     except ExportTooLarge as exc:
         raise ApiError(413, str(exc), limit_pixels=state.api.export_max_pixels) from None
-    except SeedError as exc:
+    except AreaError as exc:
         raise ApiError(400, str(exc)) from None
 
 
@@ -111,7 +105,7 @@ async def export(request: Request, body: ExportRequest) -> Response:
             raise still_generating("the export's tiles are", state.api.retry_after_s) from None
         except GenerationFailed as exc:
             raise ApiError(500, f"generation failed for the export: {exc}") from None
-        path = state.api.export_dir / f"direct-{uuid.uuid4().hex}{SUFFIXES[plan.format]}"
+        path = state.api.export_dir / f"direct-{uuid.uuid4().hex}{plan.suffix}"
         try:
             await asyncio.to_thread(_write, state, plan, path)
             data = path.read_bytes()
@@ -119,7 +113,7 @@ async def export(request: Request, body: ExportRequest) -> Response:
             path.unlink(missing_ok=True)
         return Response(
             data,
-            media_type=MEDIA_TYPES[plan.format],
+            media_type=plan.media_type,
             headers={"Content-Disposition": f'attachment; filename="{plan.filename}"'},
         )
 
@@ -168,10 +162,7 @@ async def export(request: Request, body: ExportRequest) -> Response:
         # The same export asked for again is the same job (and file), not a new one.
         "existing": created != "created",
     }
-    if isinstance(plan, CogExport):
-        accepted.update(width=plan.width, height=plan.height)
-    else:
-        accepted.update(tiles=plan.tile_count)
+    accepted.update(plan.size_fields())
     return JSONResponse(
         accepted,
         status_code=202,
@@ -210,7 +201,7 @@ async def export_file(request: Request, job_id: str) -> Response:
     # Jobs from before tile packages carry no format: they are COGs.
     format = job.get(b"format", b"cog").decode() if job else "cog"
     found = None
-    if job and format in SUFFIXES and job.get(b"status") == b"done":
+    if job and format in FORMATS and job.get(b"status") == b"done":
         found = await asyncio.to_thread(
             state.store.open_file, file_name(file_member(job_id, format))
         )
@@ -220,7 +211,7 @@ async def export_file(request: Request, job_id: str) -> Response:
     filename = job[b"filename"].decode()
     return StreamingResponse(
         iter_stream(stream),
-        media_type=MEDIA_TYPES[format],
+        media_type=FORMATS[format].media_type,
         headers={
             "Content-Length": str(size),
             "Content-Disposition": f'attachment; filename="{filename}"',
@@ -241,7 +232,7 @@ async def delete_export(request: Request, job_id: str) -> JSONResponse:
     if before in UNFINISHED:
         return JSONResponse({"job": job_id, "status": "cancelled"}, headers=_NO_STORE)
     job = decode(await state.redis.hgetall(state.keys.export_job(job_id)))
-    if job.get("format") in SUFFIXES:
+    if job.get("format") in FORMATS:
         member = file_member(job_id, job["format"])
         await asyncio.to_thread(state.store.delete_file, file_name(member))
         await state.redis.zrem(state.keys.export_expiry, member)

@@ -10,8 +10,9 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import ClassVar
 
-from core.tilepackages.metadata import TilesetMetadata, partial_file
+from core.exports.packages import PackageExport, TilesetMetadata, partial_file
 
 _SCHEMA = """
 CREATE TABLE metadata (name TEXT, value TEXT);
@@ -59,3 +60,12 @@ def write_mbtiles(
         finally:
             connection.close()
     return count
+
+
+class MBTilesExport(PackageExport):
+    """A tile package export as an MBTiles file."""
+
+    format: ClassVar[str] = "mbtiles"
+    media_type: ClassVar[str] = "application/vnd.sqlite3"
+    suffix: ClassVar[str] = ".mbtiles"
+    write_package = staticmethod(write_mbtiles)

@@ -16,8 +16,9 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
-from core.tilepackages.metadata import TilesetMetadata, partial_file
+from core.exports.packages import PackageExport, TilesetMetadata, partial_file
 
 HEADER_BYTES = 127
 # Readers fetch the header and root directory in one 16 KiB request.
@@ -232,3 +233,12 @@ def _lay_out(
                 chunk = spool.read(min(remaining, _COPY_CHUNK))
                 f.write(chunk)
                 remaining -= len(chunk)
+
+
+class PMTilesExport(PackageExport):
+    """A tile package export as a PMTiles file."""
+
+    format: ClassVar[str] = "pmtiles"
+    media_type: ClassVar[str] = "application/vnd.pmtiles"
+    suffix: ClassVar[str] = ".pmtiles"
+    write_package = staticmethod(write_pmtiles)
