@@ -44,6 +44,11 @@ def load_config(command: str, needs_redis: bool = False) -> Config | None:
     except (ConfigError, ValidationError) as exc:
         print(f"synthtiles {command}: invalid settings: {exc}", file=sys.stderr)
         return None
+    try:
+        _ = config.catalog  # the worlds file, read now: its faults stop the command here
+    except (OSError, ValueError) as exc:  # unreadable, bad TOML, a bad world or scenario
+        print(f"synthtiles {command}: invalid worlds: {exc}", file=sys.stderr)
+        return None
     if needs_redis and not config.redis.redis_url:
         print(
             f"synthtiles {command}: set SYNTHTILES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)",

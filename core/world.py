@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Literal
 
 import mercantile
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # Web Mercator stops at about ±85.0511° latitude.
 MERCATOR_MAX_LAT = 85.0511287798066
@@ -185,6 +192,29 @@ def _with_scenario(entry: dict, base: Path) -> dict:
     return {**entry, "scenario": str(path), "scenario_sha256": scenario.sha256}
 
 
+class WorldsFileError(ValueError):
+    """A world in a worlds file is not valid: the message names the file and the world."""
+
+
+def _world_from_file(entry: dict, worlds_file: Path) -> World:
+    """A worlds-file entry as a World, or a WorldsFileError that says what is wrong with
+    it in one line per field (not pydantic's traceback). A bad scenario file raises its
+    own ScenarioError, which names the feature."""
+    where = f"{worlds_file}: world {entry.get('id', '(no id)')!r}"
+    try:
+        return World(**_with_scenario(entry, worlds_file.parent))
+    except ValidationError as exc:
+        problems = "; ".join(_problem(error) for error in exc.errors())
+        raise WorldsFileError(f"{where}: {problems}") from None
+
+
+def _problem(error: dict) -> str:
+    """One pydantic error as "field: message" (a rule across fields has no field)."""
+    field = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{field}: {message}" if field else message
+
+
 class WorldCatalog:
     """The worlds this deployment serves, by id."""
 
@@ -204,10 +234,7 @@ class WorldCatalog:
         if worlds_file is not None:
             with worlds_file.open("rb") as handle:
                 data = tomllib.load(handle)
-            defined = [
-                World(**_with_scenario(entry, worlds_file.parent))
-                for entry in data.get("worlds", [])
-            ]
+            defined = [_world_from_file(entry, worlds_file) for entry in data.get("worlds", [])]
             # A file may redefine the built-in id to replace it.
             worlds = [w for w in worlds if w.id not in {d.id for d in defined}] + defined
             default_id = default_id or data.get("default")

@@ -354,3 +354,25 @@ def test_a_changed_scenario_is_refused_once_the_world_has_tiles(tmp_path: Path) 
     check_world_records(store, [world])
     with pytest.raises(WorldChanged, match=r"scenario file changed.*new id"):
         check_world_records(store, [changed])
+
+
+def test_serve_names_the_world_and_file_of_an_invalid_world(tmp_path: Path) -> None:
+    # A scenario (a good one, whatever its file name) on a world without a plan layout:
+    # one clear line, no traceback.
+    _write(tmp_path, {"type": "FeatureCollection", "features": [GOOD]})
+    worlds = tmp_path / "worlds.toml"
+    worlds.write_text(
+        '[[worlds]]\nid = "exercise"\nseed = 5\nmodel = "procedural@0.1.0"\n'
+        'min_zoom = 10\nmax_zoom = 12\nscenario = "bad.geojson"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, "SYNTHTILES_WORLDS_FILE": str(worlds), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"{worlds}: world 'exercise': a scenario needs layout" in result.stderr
