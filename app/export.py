@@ -13,7 +13,6 @@ from core.store import TileStore
 
 __all__ = [
     "FORMATS",
-    "SUFFIXES",
     "CogExport",
     "Export",
     "ExportTooLarge",
@@ -22,9 +21,6 @@ __all__ = [
     "store_reader",
     "write_export",
 ]
-
-# Kept for app/export_jobs.py; read a format's suffix from FORMATS (or the plan) elsewhere.
-SUFFIXES = {name: kind.suffix for name, kind in FORMATS.items()}
 
 
 def store_reader(store: TileStore, world_id: str) -> ReadPng:

@@ -14,7 +14,8 @@ import hashlib
 import json
 from typing import Any
 
-from app.export import SUFFIXES, CogExport, Export
+from core.exports.base import Export
+from core.exports.registry import FORMATS
 from core.protocol import Keys
 
 EXPORTER_GROUP = "exporters"
@@ -61,20 +62,19 @@ return status
 
 def job_id_of(plan: Export) -> str:
     """The same export (world, model, bbox, format, zooms) always has the same id."""
-    zooms = [plan.zoom] if isinstance(plan, CogExport) else [plan.minzoom, plan.maxzoom]
     spec = {
         "world": plan.world.id,
         "model": plan.world.model,
         "format": plan.format,
         "bbox": [round(v, 7) for v in plan.bbox],
-        "zooms": zooms,
+        "zooms": plan.zooms,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def file_member(job_id: str, format: str) -> str:
     """The expiry set's member for a job's file: the file's name in the store's exports."""
-    return f"{job_id}{SUFFIXES[format]}"
+    return f"{job_id}{FORMATS[format].suffix}"
 
 
 def file_name(member: str) -> str:

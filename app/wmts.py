@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from core.bbox import ORIGIN
 from core.world import World
 
 WMTS = "http://www.opengis.net/wmts/1.0"
@@ -16,7 +17,6 @@ OWS = "http://www.opengis.net/ows/1.1"
 XLINK = "http://www.w3.org/1999/xlink"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 SCHEMA = "http://www.opengis.net/wmts/1.0 http://schemas.opengis.net/wmts/1.0/wmtsGetCapabilities_response.xsd"
-ORIGIN = 20037508.342789244  # half the Web-Mercator world width, metres
 # OGC's "standardized rendering pixel size" (0.28 mm) turns metres per pixel into a scale.
 PIXEL_SIZE_M = 0.00028
 

@@ -23,7 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.export import plan_export, store_reader, write_export
+from app.export import store_reader, write_export
+from core.exports import plan_export
 from core.png import encode_plain
 from core.store import FileTileStore
 from core.world import WorldCatalog

@@ -11,7 +11,7 @@ from fastapi import Depends, Query, Request, Response
 from app.auth import require_key_for_tiles
 from app.errors import ApiError
 from app.routers.factory import WorldRoutes, world_router
-from app.seeding import SeedError, parse_bbox
+from core.bbox import AreaError, parse_bbox
 from core.plan.features import TooManyFeatures, plan_features
 from core.plans import plan_spec, world_plan
 from core.world import World
@@ -34,7 +34,7 @@ def _features(world: World, bbox_text: str | None) -> bytes:
         raise ApiError(400, f"bbox is required: ?bbox={BBOX_HELP}")
     try:
         bbox = parse_bbox(bbox_text)
-    except SeedError as exc:
+    except AreaError as exc:
         raise ApiError(400, str(exc)) from None
     west, south, east, north = bbox
     if east - west > MAX_BBOX_DEGREES or north - south > MAX_BBOX_DEGREES:

@@ -54,6 +54,11 @@ class Export(ABC):
     def filename(self) -> str:
         """The name a client saves it under."""
 
+    @property
+    @abstractmethod
+    def zooms(self) -> list[int]:
+        """The zooms as the export's identity names them (part of its job id's hash)."""
+
     @abstractmethod
     def size_fields(self) -> dict[str, int]:
         """Its size as a queued export's answer tells it (after `units` and `pixels`)."""

@@ -38,6 +38,10 @@ class CogExport(Export):
     media_type: ClassVar[str] = "image/tiff"
     suffix: ClassVar[str] = ".tif"
 
+    @property
+    def zooms(self) -> list[int]:
+        return [self.zoom]
+
     @classmethod
     def plan(cls, world: World, bbox: BBox, minzoom: int, maxzoom: int, max_pixels: int) -> Self:
         if minzoom != maxzoom:

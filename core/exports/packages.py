@@ -67,6 +67,10 @@ class PackageExport(Export):
     tiles_by_zoom: tuple[tuple[int, tuple[tuple[int, int], ...]], ...]
     write_package: ClassVar[PackageWriter]
 
+    @property
+    def zooms(self) -> list[int]:
+        return [self.minzoom, self.maxzoom]
+
     @classmethod
     def plan(cls, world: World, bbox: BBox, minzoom: int, maxzoom: int, max_pixels: int) -> Self:
         clipped = clip_to_world(world, bbox)
