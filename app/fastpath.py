@@ -17,11 +17,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import metrics
 from app.auth import presented_key
-from app.http_caching import TILE_CACHE_CONTROL, cached_etag, etag_matches
 from app.middleware import NOSNIFF
 from app.tile_url import DEFAULT_ROUTE, FAST_PATH, WORLD_ROUTE
-
-_CACHE_CONTROL = TILE_CACHE_CONTROL.encode()
+from core.tile_cache import TileSource, tile_answer
 
 
 class TileFastPath:
@@ -50,56 +48,43 @@ class TileFastPath:
         world_id, z_text, x_text, y_text = match.groups()
         z, x, y = int(z_text), int(x_text), int(y_text)
         world_id = world_id or services.catalog.default_id
-        source = b"memory"
+        source = TileSource.MEMORY
         entry = services.memory.get((world_id, z, x, y))
         if entry is None:
             entry = await self._from_redis(services, world_id, z, x, y)
-            source = b"cache"
+            source = TileSource.CACHE
         if entry is None:
             await self.app(scope, receive, send)
             return
         png, etag = entry
         request_headers = dict(scope["headers"])
-        headers = [
-            (b"etag", etag.encode()),
-            (b"cache-control", _CACHE_CONTROL),
-            (b"x-synthtiles-source", source),
-            NOSNIFF,
-            *services.cors_headers(request_headers.get(b"origin")),
-        ]
         inm = request_headers.get(b"if-none-match")
-        if etag_matches(inm.decode("latin-1") if inm else None, etag):
-            status, body = 304, b""
-        else:
-            status = 200
-            headers.append((b"content-type", b"image/png"))
-            headers.append((b"content-length", str(len(png)).encode()))
-            body = b"" if scope["method"] == "HEAD" else png
+        status, headers, body = tile_answer(
+            scope["method"], inm.decode("latin-1") if inm else None, png, etag, source
+        )
+        headers.append(NOSNIFF)
+        headers += services.cors_headers(request_headers.get(b"origin"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         route = WORLD_ROUTE if match.group(1) else DEFAULT_ROUTE
-        metrics.TILE_CACHE.labels("memory" if source == b"memory" else "redis", "hit").inc()
+        metrics.TILE_CACHE.labels("memory" if source is TileSource.MEMORY else "redis", "hit").inc()
         metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
         metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
 
     @staticmethod
-    async def _from_redis(services, world_id: str, z: int, x: int, y: int):
+    async def _from_redis(
+        services, world_id: str, z: int, x: int, y: int
+    ) -> tuple[bytes, str] | None:
         """(png, etag) of a tile Redis holds, or None (then the route takes over)."""
         world = services.catalog.get(world_id)
         if world is None:
             return None
         client = getattr(services, "redis_pipe", None) or services.redis
         try:
-            png, etag = await client.hmget(
-                services.keys.tile(world.id, world.model, z, x, y), "png", "etag"
-            )
+            # None also for a damaged entry: the route drops it and answers from the store.
+            entry = await services.tiles.cache.read(client, world, z, x, y)
         except (RedisError, OSError):
             return None  # the route answers, with its own handling of a Redis outage
-        if png is None:
-            return None
-        checked = cached_etag(png, etag, services.api.verify_cached_tiles)
-        if checked is None:
-            return None  # the route drops the entry and answers from the store
-        entry = (png, checked)
-        services.memory.put((world_id, z, x, y), *entry)
+        if entry is not None:
+            services.memory.put((world_id, z, x, y), *entry)
         return entry

@@ -7,7 +7,6 @@ import io
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -17,12 +16,12 @@ from redis.exceptions import RedisError
 from app import metrics
 from app.completion import CompletionHub
 from app.fair_use import FairUse
-from app.http_caching import cached_etag
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
 from core.png import encode_plain
 from core.protocol import PLACEHOLDER_WANT_TTL_S, WANT_TTL_S, Keys, Priority, etag_of
 from core.store import TileStore
+from core.tile_cache import TileCache, TileSource
 from core.units import UnitKey, unit_of_tile
 from core.world import World
 from worker.layout import layout_preview
@@ -31,14 +30,6 @@ from worker.producer import unit_complete
 # While waiting, look at the cache this often in case a notification was missed
 # (e.g. the pub/sub connection dropped for a moment).
 _POLL_INTERVAL_S = 1.0
-
-
-class TileSource(StrEnum):
-    PLACEHOLDER = "placeholder"
-    MEMORY = "memory"
-    CACHE = "cache"
-    STORE = "store"
-    GENERATED = "generated"
 
 
 @dataclass(frozen=True)
@@ -92,39 +83,36 @@ class TileService:
     ) -> None:
         self._redis = client
         self._store = store
-        self._keys = keys
         self._queue = queue
         self._hub = hub
         self._memory = memory
-        self._cache_ttl_s = cache_ttl_s
         self._wait_timeout_s = wait_timeout_s
+        # Shared with the hot path (services.tiles.cache), so both verify alike.
+        self.cache = TileCache(keys, cache_ttl_s, on_damaged=metrics.CACHE_INTEGRITY_FAILURES.inc)
         self.fair_use: FairUse | None = None
         self.retry_after_s = 5  # the Retry-After a timed-out request is answered with
-        self.verify_cached = True  # check Redis-cached bytes against their ETag
+
+    @property
+    def verify_cached(self) -> bool:
+        """Check Redis-cached bytes against their ETag (api.verify_cached_tiles)."""
+        return self.cache.verify
+
+    @verify_cached.setter
+    def verify_cached(self, verify: bool) -> None:
+        self.cache.verify = verify
 
     async def cached(self, world: World, z: int, x: int, y: int) -> Tile | None:
-        png, etag = await self._redis.hmget(
-            self._keys.tile(world.id, world.model, z, x, y), "png", "etag"
-        )
-        if png is None:
-            return None
-        checked = cached_etag(png, etag, self.verify_cached)
-        if checked is None:  # not the bytes that were published: drop them, use the store
-            await self._redis.delete(self._keys.tile(world.id, world.model, z, x, y))
-            return None
-        return Tile(png, checked, TileSource.CACHE)
+        # A damaged entry (not the bytes that were published) is dropped: the store answers.
+        entry = await self.cache.read(self._redis, world, z, x, y, drop_damaged=True)
+        return None if entry is None else Tile(*entry, TileSource.CACHE)
 
     async def stored(self, world: World, z: int, x: int, y: int) -> Tile | None:
         png = await asyncio.to_thread(self._store.get, world.id, z, x, y)
         if png is None:
             return None
         tile = Tile(png, etag_of(png), TileSource.STORE)
-        key = self._keys.tile(world.id, world.model, z, x, y)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hset(key, mapping={"png": png, "etag": tile.etag})
-                pipe.expire(key, self._cache_ttl_s)
-                await pipe.execute()
+            await self.cache.put(self._redis, world, z, x, y, png, tile.etag)
         except RedisError:  # no cache refill while Redis is down; the tile is still served
             metrics.REDIS_ERRORS.inc()
         return tile

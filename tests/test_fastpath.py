@@ -13,6 +13,7 @@ from app.fastpath import TileFastPath
 from app.memory_cache import TileMemoryCache
 from app.redis_pipe import PipelinedRedis
 from core.protocol import Keys, etag_of
+from core.tile_cache import TileCache
 from tests.stack import redis_url
 from tests.test_serving import CATALOG
 
@@ -59,9 +60,8 @@ async def test_redis_hits_skip_the_app_and_fill_the_memory_cache(
         catalog=CATALOG,
         redis=client,
         redis_pipe=PipelinedRedis(redis_url()) if pipelined else None,
-        keys=keys,
+        tiles=SimpleNamespace(cache=TileCache(keys, 60)),
         cors_headers=lambda _o: [],
-        api=SimpleNamespace(verify_cached_tiles=True),
     )
     app = _App()
     state = State()

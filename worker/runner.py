@@ -37,10 +37,10 @@ from core.protocol import (
     Priority,
     QueueProtocol,
     done_message,
-    etag_of,
 )
 from core.settings import QueueSettings, RedisSettings, WorkerSettings
 from core.store import TileStore, check_world_records
+from core.tile_cache import TileCache
 from core.units import UnitKey
 from core.world import World, WorldCatalog
 from worker import metrics
@@ -101,6 +101,7 @@ class Worker:
         self.settings = settings
         self.keys = Keys(self.redis_settings.redis_prefix)
         self.protocol = QueueProtocol(client, self.keys, queue_settings.job_ttl_s)
+        self.cache = TileCache(self.keys, redis_settings.cache_ttl_s)
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()
         self._generators: dict[str, Generator] = {}
@@ -455,9 +456,7 @@ class Worker:
         pipe = self.redis.pipeline(transaction=False)
         for unit, tiles in stored.items():
             for z, x, y, png in tiles:
-                key = self.keys.tile(world.id, world.model, z, x, y)
-                pipe.hset(key, mapping={"png": png, "etag": etag_of(png)})
-                pipe.expire(key, self.redis_settings.cache_ttl_s)
+                self.cache.write(pipe, world, z, x, y, png)
             pipe.delete(self.keys.job(unit))
             pipe.publish(self.keys.done_channel, done_message(unit, ok=True))
             if self.queue.record_generations:

@@ -8,11 +8,12 @@ from fastapi import Depends, Request, Response
 from app.auth import client_id, require_key_for_tiles
 from app.dependencies import TileXYZ
 from app.errors import ApiError, still_generating
-from app.http_caching import TILE_CACHE_CONTROL, etag_matches, png_response
+from app.http_caching import tile_response
 from app.routers.factory import WorldRoutes, world_router
 from app.services import services
-from app.tile_service import ClientGone, GenerationFailed, GenerationTimeout, TileSource
+from app.tile_service import ClientGone, GenerationFailed, GenerationTimeout
 from app.tile_url import TILE_ROUTE
+from core.tile_cache import TileSource, placeholder_headers
 from core.world import World
 
 # Viewers send this header ("parent") to get a stand-in at once while a tile is generated.
@@ -26,17 +27,7 @@ async def _tile(request: Request, world: World, tile_xyz: TileXYZ) -> Response:
     if request.headers.get(PLACEHOLDER_HEADER, "").lower() == "parent":
         tile = await state.tiles.get_or_placeholder(world, tz, tx, ty, client)
         if tile.source is TileSource.PLACEHOLDER:
-            # A stand-in, not the tile: never cached; the viewer asks again shortly.
-            return Response(
-                tile.png,
-                media_type="image/png",
-                headers={
-                    "Cache-Control": "no-store",
-                    "X-Synthtiles-Pending": "true",
-                    "X-Synthtiles-Source": tile.source.value,
-                    "Retry-After": "1",
-                },
-            )
+            return Response(tile.png, media_type="image/png", headers=placeholder_headers())
     else:
         try:
             tile = await state.tiles.get(world, tz, tx, ty, client, request.is_disconnected)
@@ -49,14 +40,9 @@ async def _tile(request: Request, world: World, tile_xyz: TileXYZ) -> Response:
             raise ApiError(
                 500, f"generation of tile {tz}/{tx}/{ty} failed and was given up: {exc}"
             ) from None
-    headers = {
-        "ETag": tile.etag,
-        "Cache-Control": TILE_CACHE_CONTROL,
-        "X-Synthtiles-Source": tile.source.value,
-    }
-    if etag_matches(request.headers.get("if-none-match"), tile.etag):
-        return Response(status_code=304, headers=headers)
-    return png_response(request.method, tile.png, headers)
+    return tile_response(
+        request.method, request.headers.get("if-none-match"), tile.png, tile.etag, tile.source
+    )
 
 
 def _routes(routes: WorldRoutes) -> None:
