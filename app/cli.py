@@ -28,6 +28,7 @@ from core.config import Config, ConfigError
 log = logging.getLogger("synthtiles")
 
 METRICS_DIR_PREFIX = "synthtiles-metrics-"
+API_HEALTHCHECK_S = 60  # uvicorn's supervisor: how long an API process may go unanswering
 
 
 def _configure_logging(level: str) -> None:
@@ -206,6 +207,15 @@ def serve(args: argparse.Namespace) -> int:
             metrics_server = start_metrics_server(
                 args.host, config.metrics.metrics_port, lambda: parse_stats(stats.stats())
             )
+        if args.workers > 1:
+            # Each API process warms the default world's plan in a thread; several building
+            # it at once (with the worker) hold their GIL in long numpy calls for seconds,
+            # and uvicorn's supervisor kills a child whose health ping goes unanswered.
+            # Build it here once, before forking: the processes then read it from disk.
+            from core.plans import warm_plan
+
+            print(f"synthtiles: planning {config.catalog.default.id} (once)", flush=True)
+            warm_plan(config.catalog.default)
         if args.embedded_workers > 0:
             workers = EmbeddedWorkers(
                 args.embedded_workers,
@@ -236,6 +246,10 @@ def serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             access_log=args.access_log,
             limit_concurrency=config.api.max_connections,
+            # The supervisor kills a child that has not answered its health ping in this
+            # time; a child still starting (spawned, importing the app) on a loaded machine
+            # takes longer than uvicorn's 5 s and was killed and restarted in a loop.
+            timeout_worker_healthcheck=API_HEALTHCHECK_S,
         )
         return 0
     finally:

@@ -55,8 +55,9 @@ def _marked(mark: str) -> list[psutil.Process]:
     return found
 
 
-def serve_process(tmp: Path, mark: str, port: int, **settings: str) -> subprocess.Popen:
-    """`synthtiles serve` on its embedded defaults (private Redis, one worker) + settings."""
+def serve_process(tmp: Path, mark: str, port: int, *args: str, **settings: str) -> subprocess.Popen:
+    """`synthtiles serve` on its embedded defaults (private Redis, one worker) + arguments
+    and settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHTILES_")}
     env.update(
         SYNTHTILES_STORE_ROOT=str(tmp / "store"),
@@ -69,7 +70,7 @@ def serve_process(tmp: Path, mark: str, port: int, **settings: str) -> subproces
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     (tmp / "tmp").mkdir(exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -77,11 +78,11 @@ def serve_process(tmp: Path, mark: str, port: int, **settings: str) -> subproces
     )
 
 
-def wait_ready(base: str) -> None:
+def wait_ready(base: str, probe: str = "/readyz") -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{base}{probe}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -175,3 +176,30 @@ def test_serve_restarts_its_private_redis_and_removes_stale_temp_dirs(tmp_path: 
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=60)
+
+
+def test_serve_with_two_api_processes_starts_each_once(tmp_path: Path) -> None:
+    # uvicorn's supervisor kills an API process that is slow to answer its health ping
+    # (spawned, importing the app, warming a plan): none may be killed and restarted.
+    mark = uuid.uuid4().hex
+    port = free_port()
+    serve = serve_process(tmp_path, mark, port, "--workers", "2", "--embedded-workers", "0")
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", "/healthz")  # no worker: never "ready"
+        deadline = time.monotonic() + 60
+        log = ""
+        while time.monotonic() < deadline:
+            log = (tmp_path / "serve.log").read_text()
+            if log.count("Application startup complete") >= 2:
+                break
+            time.sleep(0.5)
+        assert log.count("Application startup complete") == 2, log
+        time.sleep(3)  # a few health pings later
+        log = (tmp_path / "serve.log").read_text()
+        assert "died" not in log, log
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
