@@ -7,20 +7,23 @@ what already exists is skipped, so a cut-off run resumes where it stopped.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+import redis.asyncio as aioredis
 
+from app.completion import CompletionHub, GenerationTimeout, UnitDone, WaitCancelled, wait_for_units
 from core.bbox import AreaError, BBox, tiles_in
 from core.bbox import parse_bbox as parse_bbox  # re-exported: app/routers/features.py
 from core.config import Config
-from core.protocol import Keys, Priority, QueueProtocol, parse_done_message
+from core.protocol import Keys, Priority, QueueProtocol
 from core.store import TileStore
 from core.units import UnitKey, unit_of_tile
 from core.world import World, WorldCatalog
@@ -56,6 +59,7 @@ class Deployment:
     store: TileStore
     catalog: WorldCatalog
     protocol: QueueProtocol
+    redis_url: str = ""  # the waits' own asyncio connection (see generate)
 
     @property
     def keys(self) -> Keys:
@@ -75,6 +79,7 @@ class Deployment:
             config.tile_store,
             config.catalog,
             QueueProtocol(client, config.keys, config.queue.job_ttl_s),
+            url,
         )
 
     def world(self, world_id: str | None) -> World:
@@ -100,61 +105,74 @@ class Deployment:
         cancelled: Callable[[], bool] | None = None,
     ) -> tuple[int, int, list[str]]:
         """Queue ``units`` (a window at a time) and wait for all; (made, skipped, failures).
-        ``cancelled`` is asked between steps: True stops it (SeedError)."""
-        pending = deque(dict.fromkeys(units))
-        waiting: dict[str, UnitKey] = {}
+        ``cancelled`` is asked between steps: True stops it (SeedError). The wait is the
+        API's (app/completion.py), on an event loop of its own."""
+        return asyncio.run(
+            self._generate(world, units, priority, window, on_done, timeout_s, cancelled)
+        )
+
+    async def _generate(
+        self,
+        world: World,
+        units: Iterable[UnitKey],
+        priority: Priority,
+        window: int,
+        on_done: Callable[[UnitKey, bool], None] | None,
+        timeout_s: float,
+        cancelled: Callable[[], bool] | None,
+    ) -> tuple[int, int, list[str]]:
+        units = list(dict.fromkeys(units))
         made = skipped = 0
         failures: list[str] = []
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(self.keys.done_channel)
-        deadline = time.monotonic() + timeout_s
-        last_poll = last_want = 0.0
+        waiting: set[UnitKey] = set()  # queued by this call and not finished yet
+
+        def done(outcome: UnitDone) -> None:
+            nonlocal made, skipped
+            waiting.discard(outcome.unit)
+            if outcome.existed:
+                skipped += 1
+            elif outcome.error is None:
+                made += 1
+            else:
+                failures.append(f"{outcome.unit}: {outcome.error}")
+            if on_done:
+                on_done(outcome.unit, outcome.error is None)
+
+        async def submit(unit: UnitKey) -> None:
+            waiting.add(unit)
+            await protocol.submit(unit, priority)  # marked wanted: this command waits for it
+
+        client = aioredis.from_url(self.redis_url)
+        protocol = QueueProtocol(client, self.keys, self.protocol.job_ttl_s)
+        hub = CompletionHub(client, self.keys.done_channel, want=protocol.want)
         try:
-            while pending or waiting:
-                if cancelled is not None and cancelled():
-                    raise SeedError(f"cancelled with {len(pending) + len(waiting)} units to go")
-                if waiting and time.monotonic() - last_want > 1:
-                    last_want = time.monotonic()
-                    self.protocol.want(waiting)
-                while pending and len(waiting) < window:
-                    unit = pending.popleft()
-                    if self.unit_exists(world, unit):
-                        skipped += 1
-                        if on_done:
-                            on_done(unit, True)
-                        continue
-                    waiting[str(unit)] = unit
-                    self.submit(unit, priority)
-                message = pubsub.get_message(timeout=0.5)
-                finished: list[tuple[str, bool, str | None]] = []
-                if message is not None:
-                    unit_id, ok, error = parse_done_message(message["data"])
-                    if unit_id in waiting:
-                        finished.append((unit_id, ok, error))
-                if time.monotonic() - last_poll > 2:  # a missed message costs 2 s at most
-                    last_poll = time.monotonic()
-                    finished += [
-                        (uid, True, None)
-                        for uid, u in waiting.items()
-                        if self.unit_exists(world, u)
-                    ]
-                for unit_id, ok, error in finished:
-                    unit = waiting.pop(unit_id, None)
-                    if unit is None:
-                        continue
-                    if ok:
-                        made += 1
-                    else:
-                        failures.append(f"{unit_id}: {error}")
-                    if on_done:
-                        on_done(unit, ok)
-                if time.monotonic() > deadline:
-                    raise SeedError(
-                        f"timed out after {timeout_s:.0f} s with {len(waiting)} units "
-                        "still generating; run the command again to resume"
-                    )
+            await client.ping()  # Redis away: fail now, as a subscribe would
+            await hub.start()
+            # A completion before the subscription holds is found by the poll.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(hub.subscribed.wait(), 5)
+            await wait_for_units(
+                hub,
+                units,
+                lambda unit: asyncio.to_thread(self.unit_exists, world, unit),
+                submit,
+                time.monotonic() + timeout_s,
+                done,
+                window,
+                poll_s=2.0,  # a missed message costs 2 s at most
+                cancelled=cancelled,
+            )
+        except WaitCancelled:
+            left = len(units) - made - skipped - len(failures)
+            raise SeedError(f"cancelled with {left} units to go") from None
+        except GenerationTimeout:
+            raise SeedError(
+                f"timed out after {timeout_s:.0f} s with {len(waiting)} units "
+                "still generating; run the command again to resume"
+            ) from None
         finally:
-            pubsub.close()
+            await hub.stop()
+            await client.aclose()
         return made, skipped, failures
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +14,15 @@ from PIL import Image
 from redis.exceptions import RedisError
 
 from app import metrics
-from app.completion import CompletionHub
+from app.completion import (
+    ClientGone,
+    CompletionHub,
+    Disconnected,
+    GenerationFailed,
+    GenerationTimeout,
+    UnitDone,
+    wait_for_units,
+)
 from app.fair_use import FairUse
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
@@ -26,10 +34,6 @@ from core.units import UnitKey, unit_of_tile
 from core.world import World
 from worker.layout import layout_preview
 from worker.producer import unit_complete
-
-# While waiting, look at the cache this often in case a notification was missed
-# (e.g. the pub/sub connection dropped for a moment).
-_POLL_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,22 +55,6 @@ def placeholder_from_ancestor(png: bytes, depth: int, x: int, y: int, tile_size:
 def placeholder_from_layout(world: World, z: int, x: int, y: int) -> bytes:
     size = world.tile_size
     return encode_plain(layout_preview(world, z, x * size, y * size, size, size))
-
-
-class GenerationTimeout(Exception):
-    """The tile's job is still running after the wait limit."""
-
-
-class GenerationFailed(Exception):
-    """The tile's job failed for good and went to the dead-letter stream."""
-
-
-class ClientGone(Exception):
-    """The client hung up while waiting: stop waiting, so its unit is no longer wanted."""
-
-
-# Tells whether the requesting client has disconnected (Starlette's request.is_disconnected).
-Disconnected = Callable[[], Awaitable[bool]]
 
 
 class TileService:
@@ -194,30 +182,22 @@ class TileService:
         concurrency: int = 64,
     ) -> None:
         """Queue every missing unit and wait until all exist (GenerationTimeout/Failed)."""
-        deadline = time.perf_counter() + timeout_s
-        limit = asyncio.Semaphore(concurrency)
 
-        async def one(unit: UnitKey) -> None:
-            async with limit:
-                with self._hub.waiter(str(unit)) as outcome:
-                    while not await asyncio.to_thread(unit_complete, self._store, world, unit):
-                        await self._queue.submit(unit, priority)
-                        remaining = deadline - time.perf_counter()
-                        if remaining <= 0:
-                            raise GenerationTimeout(str(unit))
-                        try:
-                            result = await asyncio.wait_for(
-                                asyncio.shield(outcome), min(remaining, _POLL_INTERVAL_S)
-                            )
-                        except TimeoutError:
-                            continue
-                        if not result.ok:
-                            raise GenerationFailed(f"{unit}: {result.error}")
-                        await asyncio.sleep(0.01)
+        def done(outcome: UnitDone) -> None:
+            if outcome.error is not None:
+                raise GenerationFailed(f"{outcome.unit}: {outcome.error}")
             if on_done is not None:
                 on_done()
 
-        await asyncio.gather(*(one(unit) for unit in units))
+        await wait_for_units(
+            self._hub,
+            units,
+            lambda unit: asyncio.to_thread(unit_complete, self._store, world, unit),
+            lambda unit: self._queue.submit(unit, priority),
+            time.monotonic() + timeout_s,
+            done,
+            concurrency,
+        )
 
     async def _existing(self, world: World, z: int, x: int, y: int) -> Tile | None:
         return await self._cached_or_none(world, z, x, y) or await self.stored(world, z, x, y)
@@ -233,8 +213,8 @@ class TileService:
     ) -> Tile:
         unit = unit_of_tile(world, z, x, y)
         started = time.perf_counter()
-        deadline = started + self._wait_timeout_s
-        with self._hub.waiter(str(unit)) as outcome:
+        deadline = time.monotonic() + self._wait_timeout_s
+        with self._hub.waiter(str(unit)) as waiter:
             # The tile may have landed between the store lookup and registering the waiter.
             tile = await self.stored(world, z, x, y)
             if tile is not None:
@@ -243,31 +223,18 @@ class TileService:
                 await self.fair_use.admit(client_id, unit)
             # Marked wanted as it is queued: never dropped before the hub refreshes the mark.
             await self._queue.submit(unit)
-            while True:
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    metrics.TILE_WAIT_TIMEOUTS.inc()
-                    # The client is told to come back after Retry-After: keep the job till then.
-                    await self._queue.want([unit], self.retry_after_s + WANT_TTL_S)
-                    raise GenerationTimeout(str(unit))
-                try:
-                    result = await asyncio.wait_for(
-                        asyncio.shield(outcome), min(remaining, _POLL_INTERVAL_S)
-                    )
-                except TimeoutError:
-                    if gone is not None and await gone():
-                        metrics.CLIENTS_GONE.inc()
-                        raise ClientGone(str(unit)) from None
-                    tile = await self._existing(world, z, x, y)
-                    if tile is None:
-                        continue
-                else:
-                    if not result.ok:
-                        metrics.GENERATION_FAILURES.inc()
-                        raise GenerationFailed(result.error or "unknown error")
-                    tile = await self._existing(world, z, x, y)
-                    if tile is None:  # evicted at once, or a store that is slow to show writes
-                        await asyncio.sleep(0.05)
-                        continue
-                metrics.TILE_WAIT_SECONDS.observe(time.perf_counter() - started)
-                return Tile(tile.png, tile.etag, TileSource.GENERATED)
+            try:
+                tile = await waiter.until(deadline, lambda: self._existing(world, z, x, y), gone)
+            except GenerationTimeout:
+                metrics.TILE_WAIT_TIMEOUTS.inc()
+                # The client is told to come back after Retry-After: keep the job till then.
+                await self._queue.want([unit], self.retry_after_s + WANT_TTL_S)
+                raise
+            except ClientGone:
+                metrics.CLIENTS_GONE.inc()
+                raise
+            except GenerationFailed:
+                metrics.GENERATION_FAILURES.inc()
+                raise
+        metrics.TILE_WAIT_SECONDS.observe(time.perf_counter() - started)
+        return Tile(tile.png, tile.etag, TileSource.GENERATED)
