@@ -25,9 +25,8 @@ from core.bbox import parse_bbox as parse_bbox  # re-exported: app/routers/featu
 from core.config import Config
 from core.protocol import Keys, Priority, QueueProtocol
 from core.store import TileStore
-from core.units import UnitKey, unit_of_tile
+from core.units import UnitKey, unit_complete, unit_of_tile
 from core.world import World, WorldCatalog
-from worker.producer import unit_complete
 
 SERVE_INFO = ".synthtiles-serve.json"
 

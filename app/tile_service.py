@@ -26,14 +26,13 @@ from app.completion import (
 from app.fair_use import FairUse
 from app.memory_cache import TileMemoryCache
 from app.queue import JobQueue
+from core.layout import layout_preview
 from core.png import encode_plain
 from core.protocol import PLACEHOLDER_WANT_TTL_S, WANT_TTL_S, Keys, Priority, etag_of
 from core.store import TileStore
 from core.tile_cache import TileCache, TileSource
-from core.units import UnitKey, unit_of_tile
+from core.units import UnitKey, unit_complete, unit_of_tile
 from core.world import World
-from worker.layout import layout_preview
-from worker.producer import unit_complete
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.world import World
+
+if TYPE_CHECKING:
+    from core.store import TileStore
 
 
 @dataclass(frozen=True, order=True)
@@ -58,3 +62,9 @@ def unit_seed(world: World, unit: UnitKey) -> int:
         struct.pack("<Qiqq", world.seed, unit.z, unit.ux, unit.uy), digest_size=8
     ).digest()
     return int.from_bytes(digest, "little") & (2**63 - 1)
+
+
+def unit_complete(store: TileStore, world: World, unit: UnitKey) -> bool:
+    """Tiles are written in row-major order, so the last one marks a complete unit."""
+    x, y = unit_tiles(world, unit)[-1]
+    return store.exists(world.id, unit.z, x, y)

@@ -47,7 +47,7 @@ class World(BaseModel):
     # west, south, east, north in degrees (WGS84)
     extent: tuple[float, float, float, float] = (-180.0, -MERCATOR_MAX_LAT, 180.0, MERCATOR_MAX_LAT)
     center: tuple[float, float] | None = None
-    # "procedural": the land-cover noise of the first worlds (worker/layout.py);
+    # "procedural": the land-cover noise of the first worlds (core/layout.py);
     # "plan": a world plan (relief, rivers, roads, towns, fields; core/plan);
     # "plan-island": a plan whose land sinks into the sea towards the extent's edges.
     layout: Literal["procedural", "plan", "plan-island"] = "procedural"

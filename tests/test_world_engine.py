@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.layout import class_map
 from core.settings import WorkerSettings
 from core.world import World
 from worker.evaluation import (
@@ -16,7 +17,6 @@ from worker.evaluation import (
     read_mosaic,
     seam_ratio,
 )
-from worker.layout import class_map
 
 WORLD = World(
     id="w",

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.plan.raster import PlanRaster, rasterize
-from core.plans import world_plan
+from core.layout import layout_of
+from core.plan.raster import PlanRaster
 from core.units import UnitKey, unit_seed, unit_tiles, units_per_side
 from core.world import World
-from worker.layout import class_map, layout_preview
 
 EDGES = ((-1, 0), (1, 0), (0, -1), (0, 1))
 CORNERS = ((-1, -1), (1, -1), (-1, 1), (1, 1))
@@ -170,17 +169,13 @@ def build_request(world: World, unit: UnitKey, read_tile: TileReader) -> UnitReq
     # Global pixel position of the canvas's top-left corner at this zoom.
     left = unit.ux * world.unit_size * world.tile_size - margin
     top = unit.uy * world.unit_size * world.tile_size - margin
+    layout = layout_of(world)
     parent_key = parent_unit(world, unit)
     if parent_key is None:
-        parent = layout_preview(world, unit.z - 1, left // 2, top // 2, canvas // 2, canvas // 2)
+        parent = layout.preview(unit.z - 1, left // 2, top // 2, canvas // 2, canvas // 2)
     else:
         parent = _parent_canvas(world, unit, parent_key, read_tile, known, mask)
-    plan = world_plan(world)
-    raster = (
-        rasterize(plan, unit.z, left, top, canvas, canvas, world.tile_size)
-        if plan is not None
-        else None
-    )
+    region = layout.region(unit.z, left, top, canvas, canvas)
 
     return UnitRequest(
         unit=unit,
@@ -193,13 +188,11 @@ def build_request(world: World, unit: UnitKey, read_tile: TileReader) -> UnitReq
         parent_is_layout=parent_key is None,
         known=known,
         known_mask=mask,
-        layout=raster.classes
-        if raster is not None
-        else class_map(world, unit.z, left, top, canvas, canvas),
+        layout=region.classes,
         canvas_left=left,
         canvas_top=top,
         world_seed=world.seed,
-        plan=raster,
+        plan=region.raster,
     )
 
 

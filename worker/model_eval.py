@@ -20,15 +20,13 @@ import numpy as np
 from PIL import Image
 
 from core.classes import CLASSES
-from core.plan.raster import rasterize
-from core.plans import world_plan
+from core.layout import layout_of
 from core.settings import WorkerSettings
 from core.world import DEFAULT_WORLD
 from model_store.chips import IMAGE_SUFFIXES, load_labels, read_rgb
 from model_store.evaluation import HistogramRanges, InceptionFeatures, fid, kid
 from model_store.registry import ModelRegistry
 from worker.evaluation import generate_region, read_mosaic
-from worker.layout import class_map
 from worker.mosaics import prior_alone, random_places, region_at
 
 if TYPE_CHECKING:
@@ -224,32 +222,18 @@ def generate_tiles(
             )
             mosaic = read_mosaic(world, Path(tmp), region)
         tiles.append(_split(mosaic, region))
-        plan_classes = _plan_classes(world, region)
-        for index, (x, y) in enumerate(region.tiles()):
-            if plan_classes is not None:
-                layout = plan_classes[index]
-            else:
-                layout = class_map(world, zoom, x * TILE, y * TILE, TILE, TILE)
+        for layout in _tile_classes(world, region):
             counts = np.bincount(layout.ravel(), minlength=len(CLASSES))
             classes.append(CLASSES[int(counts.argmax())])
     return np.concatenate(tiles)[:n], classes[:n]
 
 
-def _plan_classes(world: World, region: Region) -> np.ndarray | None:
-
-    plan = world_plan(world)
-    if plan is None:
-        return None
-    raster = rasterize(
-        plan,
-        region.zoom,
-        region.x0 * TILE,
-        region.y0 * TILE,
-        region.width * TILE,
-        region.height * TILE,
-        TILE,
-    )
-    return _split(raster.classes[..., None], region)[..., 0]
+def _tile_classes(world: World, region: Region) -> np.ndarray:
+    """(tiles, TILE, TILE) class indices of the region's tiles, in region.tiles() order."""
+    left, top = region.x0 * TILE, region.y0 * TILE
+    width, height = region.width * TILE, region.height * TILE
+    classes = layout_of(world).region(region.zoom, left, top, width, height).classes
+    return _split(classes[..., None], region)[..., 0]
 
 
 def save_mosaic(tiles: np.ndarray, path: Path, side: int = 4) -> None:

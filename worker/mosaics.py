@@ -12,13 +12,11 @@ import numpy as np
 from PIL import Image
 
 from core.classes import CLASS_INDEX
-from core.plan.raster import rasterize
-from core.plans import world_plan
+from core.layout import layout_of
 from core.settings import WorkerSettings
 from core.world import World
 from model_store.registry import ModelRegistry
 from worker.evaluation import Region, generate_region, read_mosaic, seam_ratio
-from worker.layout import class_map
 from worker.prior_drawing import PriorDrawing
 
 
@@ -28,17 +26,16 @@ def random_places(world: World, count: int, seed: int = 0) -> list[tuple[float, 
 
     rng = np.random.default_rng(seed)
     west, south, east, north = world.extent
-    plan = world_plan(world)
+    layout = layout_of(world)
     places: list[tuple[float, float]] = []
     while len(places) < count:
         lon = float(rng.uniform(west + 0.1 * (east - west), east - 0.1 * (east - west)))
         lat = float(rng.uniform(south + 0.1 * (north - south), north - 0.1 * (north - south)))
-        if plan is not None:
-            x, y = _tile_xy(lon, lat, world.min_zoom)
-            size = world.tile_size
-            raster = rasterize(plan, world.min_zoom, int(x * size), int(y * size), 1, 1, size)
-            if raster.classes[0, 0] == CLASS_INDEX["water"]:
-                continue
+        x, y = _tile_xy(lon, lat, world.min_zoom)
+        size = world.tile_size
+        here = layout.region(world.min_zoom, int(x * size), int(y * size), 1, 1)
+        if here.raster is not None and here.classes[0, 0] == CLASS_INDEX["water"]:
+            continue  # (procedural worlds keep their first places, sea or not)
         places.append((lon, lat))
     return places
 
@@ -72,14 +69,8 @@ def prior_alone(world: World, region: Region, settings: WorkerSettings) -> np.nd
     size = world.tile_size
     left, top = region.x0 * size, region.y0 * size
     width, height = region.width * size, region.height * size
-    plan = world_plan(world)
-    raster = rasterize(plan, region.zoom, left, top, width, height, size) if plan else None
-    classes = (
-        raster.classes
-        if raster is not None
-        else class_map(world, region.zoom, left, top, width, height)
-    )
-    image = prior.draw(world.seed, region.zoom, left, top, classes, raster)
+    here = layout_of(world).region(region.zoom, left, top, width, height)
+    image = prior.draw(world.seed, region.zoom, left, top, here.classes, here.raster)
     return np.clip(image, 0, 255).round().astype(np.uint8)
 
 

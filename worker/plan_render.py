@@ -18,25 +18,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.classes import CLASS_INDEX
+from core.layout import ASPHALT, BUND, CLASS_BASE_COLOURS, LATERITE, RIVER
 from core.noise import fractal_noise, hash_uniform, value_noise
 from core.plan.grid import CELLS
 from core.plan.raster import M_PER_CELL, PlanRaster
 from model_store.texture_prior import TexturePrior
-from worker.layout import CLASS_BASE_COLOURS
 from worker.texture_render import TREES, TextureRenderer, box_coverage
 
 # Water: deep sea, shallow sea (over sand), lake, river (carrying silt).
 DEEP_SEA = np.array([16, 42, 66], np.float32)
 SHALLOW_SEA = np.array([58, 104, 110], np.float32)
 LAKE = np.array([28, 52, 58], np.float32)
-RIVER = np.array([56, 70, 62], np.float32)
 SAND = np.array([196, 182, 150], np.float32)
-ASPHALT = np.array([96, 96, 94], np.float32)
-LATERITE = np.array([168, 128, 98], np.float32)
 VERGE = np.array([172, 152, 120], np.float32)  # cleared, trodden ground
 STREET = np.array([150, 124, 104], np.float32)  # laterite and dust
 HEDGE = np.array([52, 66, 38], np.float32)
-BUND = np.array([150, 136, 108], np.float32)
 ROOFS = np.array(
     [
         (178, 182, 186),  # galvanised iron
@@ -444,16 +440,4 @@ def _band_coverage(distance: np.ndarray, width: float | np.ndarray, fp: float) -
     return np.clip(overlap / fp, 0.0, 1.0)
 
 
-def preview(raster: PlanRaster) -> np.ndarray:
-    """The plan in flat class colours with hillshade, water and roads: no prior needed
-    (the min-zoom parent of generators without a prior, and the viewers' placeholder)."""
-    out = CLASS_BASE_COLOURS[raster.classes] * np.clip(raster.shade, 0.5, 1.5)[..., None]
-    river = raster.river[..., None]
-    out = out * (1 - river) + RIVER * river
-    for kind, colour in (("track", BUND), ("minor", LATERITE), ("main", ASPHALT)):
-        cover = raster.roads[kind][..., None]
-        out = out * (1 - cover) + colour * cover
-    return np.clip(out, 0, 255).round().astype(np.uint8)
-
-
-__all__ = ["PlanRenderer", "field_parcels", "preview"]
+__all__ = ["PlanRenderer", "field_parcels"]

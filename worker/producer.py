@@ -12,18 +12,12 @@ import numpy as np
 
 from core.png import decode_tile, encode_tile
 from core.store import TileStore, world_record
-from core.units import UnitKey, unit_tiles
+from core.units import UnitKey, unit_complete, unit_tiles
 from core.world import World
 from worker.engine import build_request, finish_canvas, plan
 from worker.generators.base import Generator
 
 StoredTile = tuple[int, int, int, bytes]  # z, x, y, png
-
-
-def unit_complete(store: TileStore, world: World, unit: UnitKey) -> bool:
-    """Tiles are written in row-major order, so the last one marks a complete unit."""
-    x, y = unit_tiles(world, unit)[-1]
-    return store.exists(world.id, unit.z, x, y)
 
 
 class UnitProducer:

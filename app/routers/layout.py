@@ -11,9 +11,9 @@ from app.dependencies import TileXYZ
 from app.http_caching import TILE_CACHE_CONTROL, png_response
 from app.routers.factory import NAMED_WORLD, WorldRoutes, world_router
 from app.tile_url import TILE_ROUTE
+from core.layout import layout_tile
 from core.png import encode_plain
 from core.world import World
-from worker.layout import layout_tile
 
 
 def _encode(world: World, z: int, x: int, y: int) -> bytes:
