@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,14 +90,8 @@ def models_command(args: argparse.Namespace) -> int:
         elif args.action == "add":
             entry = _add(registry, args)
             print(f"added {entry.id} ({entry.kind.name}) at {entry.path}")
-        elif args.action == "add-prior":
-            entry = _add_prior(registry, args)
-            print(f"added {entry.id} at {entry.path}")
-        elif args.action == "add-bank":
-            entry = _add_bank(registry, args)
-            print(f"added {entry.id} at {entry.path}")
-        elif args.action == "redraw":
-            entry = _redraw(registry, args)
+        elif args.action in DERIVED_VERSIONS:
+            entry = DERIVED_VERSIONS[args.action](registry, args)
             print(f"added {entry.id} at {entry.path}")
         elif args.action == "remove":
             registry.remove(args.model)
@@ -112,19 +109,14 @@ def _add(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
 
 def _add_prior(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
     """A new version of a model: the same weights plus a texture prior built from images."""
-    import shutil
-
     from model_store.chips import load_labels
-    from model_store.registry import MANIFEST
     from model_store.texture_prior import attach_texture_prior
 
     source = registry.verify(args.model)
     if not args.data.is_dir():
         raise ValueError(f"{args.data} is not a folder of images")
     labels = load_labels(args.data, args.labels, args.label_rule)
-    with tempfile.TemporaryDirectory(prefix="synthtiles-prior-") as tmp:
-        folder = Path(tmp) / "model"
-        shutil.copytree(source.path, folder, ignore=shutil.ignore_patterns(MANIFEST))
+    with _derived_copy(source) as folder:
         attach_texture_prior(
             folder,
             args.data,
@@ -140,17 +132,13 @@ def _add_prior(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
             "files": sorted(p.name for p in args.data.iterdir() if p.name in labels),
             "derived_from": source.id,
         }
-        card = args.card.read_text() if args.card else None
-        return registry.add(folder, args.new_model, training_data=training_data, card=card)
+        return _register(registry, folder, args, training_data)
 
 
 def _add_bank(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
     """A new version of a model with a texture bank (crops of the training photographs)
     drawn by renderer 3; weights and prior are the source version's."""
-    import shutil
-
     from model_store.datasets.flightgear import load_holdout
-    from model_store.registry import MANIFEST
     from model_store.texture_bank import (
         BANK_FOLDER,
         DRAWN_SURFACES,
@@ -165,9 +153,7 @@ def _add_bank(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
     if not args.labels.is_file():
         raise ValueError(f"{args.labels} is not a labels CSV (file,class,split)")
     holdout = load_holdout(args.holdout) if args.holdout.is_file() else set()
-    with tempfile.TemporaryDirectory(prefix="synthtiles-bank-") as tmp:
-        folder = Path(tmp) / "model"
-        shutil.copytree(source.path, folder, ignore=shutil.ignore_patterns(MANIFEST))
+    with _derived_copy(source) as folder:
         index = build_texture_bank(args.data, args.labels, folder / BANK_FOLDER, holdout)
         missing = missing_surfaces({entry["surface"] for entry in index["textures"]})
         if missing:
@@ -196,17 +182,13 @@ def _add_bank(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
             "licence": "GPL-2+ (FlightGear terrain textures)",
             "derived_from": source.id,
         }
-        card = args.card.read_text() if args.card else None
-        return registry.add(folder, args.new_model, training_data=training_data, card=card)
+        return _register(registry, folder, args, training_data)
 
 
 def _redraw(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
     """A new version of a model that draws its texture prior (and bank) with another
     renderer version; every other file is the source version's. How a model is drawn is
     part of its pixels, so a new renderer reaches a world only through a new version."""
-    import shutil
-
-    from model_store.registry import MANIFEST
     from model_store.texture_prior import BANK_RENDERER_VERSIONS, RENDERERS
 
     source = registry.verify(args.model)
@@ -222,9 +204,7 @@ def _redraw(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
         raise ValueError(f"renderer {args.renderer} draws a texture bank; {source.id} has none")
     if args.renderer == prior.get("renderer"):
         raise ValueError(f"{source.id} is already drawn by renderer {args.renderer}")
-    with tempfile.TemporaryDirectory(prefix="synthtiles-redraw-") as tmp:
-        folder = Path(tmp) / "model"
-        shutil.copytree(source.path, folder, ignore=shutil.ignore_patterns(MANIFEST))
+    with _derived_copy(source) as folder:
         conditioning = dict(source.conditioning)
         conditioning["texture_prior"] = {**prior, "renderer": args.renderer}
         (folder / "conditioning.json").write_text(json.dumps(conditioning, indent=2))
@@ -232,8 +212,42 @@ def _redraw(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
             **source.manifest.get("training_data", {}),
             "redrawn_from": {"model": source.id, "renderer": prior.get("renderer")},
         }
-        card = args.card.read_text() if args.card else None
-        return registry.add(folder, args.new_model, training_data=training_data, card=card)
+        return _register(registry, folder, args, training_data)
+
+
+@contextmanager
+def _derived_copy(source: ModelEntry) -> Iterator[Path]:
+    """A scratch copy of a registered version's files (not its manifest), in which a new
+    version derived from it is made before it is registered."""
+    from model_store.registry import MANIFEST
+
+    with tempfile.TemporaryDirectory(prefix="synthtiles-derive-") as tmp:
+        folder = Path(tmp) / "model"
+        shutil.copytree(source.path, folder, ignore=shutil.ignore_patterns(MANIFEST))
+        yield folder
+
+
+def _register(
+    registry: ModelRegistry, folder: Path, args: argparse.Namespace, training_data: dict
+) -> ModelEntry:
+    """Registers a derived version as ``args.new_model``, with ``--card`` if given."""
+    card = args.card.read_text() if args.card else None
+    return registry.add(folder, args.new_model, training_data=training_data, card=card)
+
+
+def _derived_parser(
+    actions: argparse._SubParsersAction, name: str, help: str, source_needs: str = ""
+) -> argparse.ArgumentParser:
+    """The arguments every derived-version action has: the source, the new id, a card."""
+    parser = actions.add_parser(name, help=help)
+    parser.add_argument("model", help=f"existing NAME@VERSION{source_needs}")
+    parser.add_argument("new_model", help="NAME@VERSION to register")
+    parser.add_argument("--card", type=Path, help="MODEL_CARD.md for the new version")
+    return parser
+
+
+# New versions made from a registered one: same files, plus or changed what each adds.
+DERIVED_VERSIONS = {"add-prior": _add_prior, "add-bank": _add_bank, "redraw": _redraw}
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -294,11 +308,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         type=Path,
         help="conditioning.json to use (prompts, steps, strength) instead of the kind's default",
     )
-    prior = actions.add_parser(
-        "add-prior", help="register a new version of a model with a texture prior from images"
+    prior = _derived_parser(
+        actions, "add-prior", "register a new version of a model with a texture prior from images"
     )
-    prior.add_argument("model", help="existing NAME@VERSION")
-    prior.add_argument("new_model", help="NAME@VERSION to register")
     prior.add_argument("--data", type=Path, required=True, help="folder of labelled images")
     prior.add_argument("--labels", type=Path, help="CSV with columns file,class")
     prior.add_argument("--label-rule", help="regex on file names; group 1 is the class")
@@ -306,13 +318,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     prior.add_argument("--cell-px", type=int, default=96, help="parcel size in native pixels")
     prior.add_argument("--size", type=int, default=128, help="spectrum window in pixels")
     prior.add_argument("--steps", type=int, help="DDIM schedule length (default: the model's)")
-    prior.add_argument("--card", type=Path, help="MODEL_CARD.md for the new version")
-    bank = actions.add_parser(
+    bank = _derived_parser(
+        actions,
         "add-bank",
-        help="register a new version of a model that draws from a texture bank of photographs",
+        "register a new version of a model that draws from a texture bank of photographs",
+        " (with a texture prior)",
     )
-    bank.add_argument("model", help="existing NAME@VERSION (with a texture prior)")
-    bank.add_argument("new_model", help="NAME@VERSION to register")
     bank.add_argument("--data", type=Path, required=True, help="folder of training photographs")
     bank.add_argument(
         "--labels", type=Path, required=True, help="CSV with columns file,class,split"
@@ -330,12 +341,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run the cascade without the network (learned_step: false in conditioning.json)",
     )
-    bank.add_argument("--card", type=Path, help="MODEL_CARD.md for the new version")
-    redraw = actions.add_parser(
-        "redraw", help="register a new version of a model drawn by another renderer version"
+    redraw = _derived_parser(
+        actions,
+        "redraw",
+        "register a new version of a model drawn by another renderer version",
+        " (with a texture prior)",
     )
-    redraw.add_argument("model", help="existing NAME@VERSION (with a texture prior)")
-    redraw.add_argument("new_model", help="NAME@VERSION to register")
     redraw.add_argument("--renderer", type=int, required=True, help="texture renderer version")
-    redraw.add_argument("--card", type=Path, help="MODEL_CARD.md for the new version")
     models_cmd.set_defaults(handler=models_command)
