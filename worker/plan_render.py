@@ -23,7 +23,7 @@ from core.noise import fractal_noise, hash_uniform, value_noise
 from core.plan.grid import CELLS
 from core.plan.raster import M_PER_CELL, PlanRaster
 from model_store.texture_prior import TexturePrior
-from worker.texture_render import TREES, TextureRenderer, box_coverage
+from worker.texture_render import TREES, TextureRenderer, box_coverage, crown_cells
 
 # Water: deep sea, shallow sea (over sand), lake, river (carrying silt).
 DEEP_SEA = np.array([16, 42, 66], np.float32)
@@ -164,15 +164,8 @@ class PlanRenderer:
         forest = self.bank["forest"].mean_colour
         u, v = nx / (spacing * 9.0), ny / (spacing * 9.0)
         clustered = share * (0.25 + 1.5 * _vn(u, v, seed + 431))
-        bx = np.floor(nx / spacing - 0.5).astype(np.int64)
-        by = np.floor(ny / spacing - 0.5).astype(np.int64)
-        for ox, oy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-            cx, cy = bx + ox, by + oy
+        for cx, cy, dx, dy, radius in crown_cells(nx, ny, spacing, seed, 0.28, 0.3):
             present = hash_uniform(cx, cy, seed + 401) < clustered
-            tx = (cx + 0.15 + 0.7 * hash_uniform(cx, cy, seed + 403)) * spacing
-            ty = (cy + 0.15 + 0.7 * hash_uniform(cx, cy, seed + 409)) * spacing
-            radius = spacing * (0.28 + 0.3 * hash_uniform(cx, cy, seed + 419))
-            dx, dy = nx - tx, ny - ty
             angle = np.arctan2(dy, dx)
             phase = hash_uniform(cx, cy, seed + 423) * 6.283
             lumpy = radius * (

@@ -14,6 +14,8 @@ pixels the render fades to the class's mean colour rather than alias into speckl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from core.classes import CLASS_INDEX, CLASSES
@@ -177,15 +179,8 @@ class TextureRenderer:
         footprint."""
         forest = self.banks.get("forest")
         colour = forest.mean_colour if forest is not None else TREE_COLOUR
-        bx = np.floor(nx / spacing - 0.5).astype(np.int64)
-        by = np.floor(ny / spacing - 0.5).astype(np.int64)
-        for ox, oy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-            cx, cy = bx + ox, by + oy
+        for cx, cy, dx, dy, radius in crown_cells(nx, ny, spacing, self.seed, 0.3, 0.25):
             present = hash_uniform(cx, cy, self.seed + 401) < share
-            tx = (cx + 0.15 + 0.7 * hash_uniform(cx, cy, self.seed + 403)) * spacing
-            ty = (cy + 0.15 + 0.7 * hash_uniform(cx, cy, self.seed + 409)) * spacing
-            radius = spacing * (0.3 + 0.25 * hash_uniform(cx, cy, self.seed + 419))
-            dx, dy = nx - tx, ny - ty
             crown = np.clip((radius - np.hypot(dx, dy)) / footprint + 0.5, 0, 1) * present
             offset = 0.5 * radius
             shadow = np.clip((radius - np.hypot(dx - offset, dy - offset)) / footprint + 0.5, 0, 1)
@@ -271,3 +266,20 @@ class TextureRenderer:
             weight_sq += w * w
         # Colours blend linearly; the zero-mean texture part keeps its variance.
         return colour + texture / np.sqrt(np.maximum(weight_sq, 1e-6))[:, None]
+
+
+def crown_cells(
+    nx: np.ndarray, ny: np.ndarray, spacing: float, seed: int, radius_min: float, radius_span: float
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The four crown cells (``spacing`` native pixels a side) nearest each point, always in
+    the same order: (cell x, cell y, offset from its crown's centre x, y, crown radius).
+    At most one crown per cell, placed and sized by hashes of the cell; a crown overlaps
+    into the cells next to it, which is why four are drawn."""
+    bx = np.floor(nx / spacing - 0.5).astype(np.int64)
+    by = np.floor(ny / spacing - 0.5).astype(np.int64)
+    for ox, oy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        cx, cy = bx + ox, by + oy
+        tx = (cx + 0.15 + 0.7 * hash_uniform(cx, cy, seed + 403)) * spacing
+        ty = (cy + 0.15 + 0.7 * hash_uniform(cx, cy, seed + 409)) * spacing
+        radius = spacing * (radius_min + radius_span * hash_uniform(cx, cy, seed + 419))
+        yield cx, cy, nx - tx, ny - ty, radius
