@@ -9,6 +9,7 @@ from core.units import UnitKey
 from model_store.registry import ModelRegistry, load_model
 from worker.batching import fixed_slot_batches
 from worker.engine import UnitRequest
+from worker.generators.base import GeneratorOptions
 from worker.generators.diffusion import DiffusionGenerator
 
 
@@ -51,7 +52,7 @@ def _request(seed: int, rng: np.random.Generator) -> UnitRequest:
 def test_a_units_pixels_are_the_same_in_any_batch_composition() -> None:
     """The GPU code path, run on the CPU: batches of 4 with different mates (and padding)."""
     generator = DiffusionGenerator(
-        load_model(ModelRegistry(), "carana-sr@0.1.0"), "cpu", steps=2, batch_size=4
+        load_model(ModelRegistry(), "carana-sr@0.1.0"), GeneratorOptions(steps=2, batch_size=4)
     )
     rng = np.random.default_rng(0)
     units = {seed: _request(seed, rng) for seed in (40, 41, 42, 45, 48)}

@@ -7,6 +7,7 @@ Unit tests run the generator in-process; the last test serves a 3x3 block from a
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -21,12 +22,14 @@ from core.store import FileTileStore
 from core.units import UnitKey
 from core.world import World
 from model_store.errors import ModelError, ModelIntegrityError
+from model_store.kinds import KINDS
 from model_store.registry import BUNDLED_ROOT, ModelRegistry, load_model
 from tests.stack import Stack
 from tests.tiny_inpaint import TINY_CONFIG, build_tiny_inpaint_pipeline
 from worker.engine import UnitRequest
 from worker.evaluation import Region, read_mosaic, seam_ratio
-from worker.generators import load_generator
+from worker.generators import BUILT_IN, GeneratorOptions, generator_class, load_generator
+from worker.generators.diffusion import DiffusionGenerator
 from worker.generators.inpaint import InpaintGenerator, ground_resolution
 from worker.producer import UnitProducer
 
@@ -122,6 +125,41 @@ def test_unknown_or_inconsistent_models_are_refused(models: Path, tmp_path: Path
     with pytest.raises(ModelError, match="trained on classes"):
         registry.add(trained, "sr@9.9")
     assert not (tmp_path / "registry").exists() or not any((tmp_path / "registry").iterdir())
+
+
+def test_each_kind_names_the_generator_that_draws_it() -> None:
+    """A kind names its generator as 'module:Class' (resolved by the worker, never imported
+    by model_store); every generator is built as Class(loaded model, GeneratorOptions)."""
+    assert generator_class(KINDS["diffusers-inpaint"].generator) is InpaintGenerator
+    assert generator_class(KINDS["super-resolution-residual"].generator) is DiffusionGenerator
+    for model_id, name in BUILT_IN.items():
+        generator = generator_class(name)(None, GeneratorOptions(delay_s=0.5))
+        assert generator.model_id == model_id and generator.delay_s == 0.5
+    generator = load_generator("carana-sr@0.1.0", WorkerSettings(device_batch_size=3))
+    assert isinstance(generator, DiffusionGenerator) and generator.batch_size == 3
+
+
+def test_a_kind_whose_generator_cannot_be_used_is_refused_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    model = "carana-sr@0.1.0"
+    kind = KINDS["super-resolution-residual"]
+    for name, reason in (
+        ("worker.generators.nowhere:Gen", "no module worker.generators.nowhere"),
+        ("worker.generators.diffusion:Nothing", "worker.generators.diffusion has no Nothing"),
+        ("DiffusionGenerator", "names no generator as 'module:Class'"),
+    ):
+        monkeypatch.setattr(kind, "generator", name, raising=False)
+        expected = f"model '{model}' cannot be used: .*{re.escape(reason)}"
+        with pytest.raises(LookupError, match=expected):
+            load_generator(model, WorkerSettings())
+    # A generator whose module needs a package that is not installed.
+    (tmp_path / "needs_extra.py").write_text("import synthtiles_not_installed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(kind, "generator", "needs_extra:Generator", raising=False)
+    missing = r"model 'carana-sr@0\.1\.0' needs a package that is missing: .*not_installed"
+    with pytest.raises(LookupError, match=missing):
+        load_generator(model, WorkerSettings())
 
 
 def test_tampered_pipeline_weights_are_refused(models: Path, tmp_path: Path) -> None:

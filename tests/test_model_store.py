@@ -20,6 +20,7 @@ from model_store.evaluation import HistogramRanges, fid, kid
 from model_store.registry import ModelIntegrityError, ModelRegistry, load_model
 from model_store.texture_prior import BANK_RENDERER_VERSION
 from model_store.training import TrainConfig, train
+from worker.generators.base import GeneratorOptions
 from worker.generators.diffusion import DiffusionGenerator
 from worker.producer import UnitProducer
 
@@ -141,7 +142,7 @@ def test_training_resumes_from_its_checkpoint(tiny_model, tmp_path: Path, capsys
 def test_trained_model_is_loaded_by_the_engine_and_makes_tiles(tiny_model, tmp_path: Path) -> None:
     registry, model_id = tiny_model
     loaded = load_model(registry, model_id)
-    generator = DiffusionGenerator(loaded, steps=2)
+    generator = DiffusionGenerator(loaded, GeneratorOptions(steps=2))
     world = World(id="tiny", seed=3, model=model_id, min_zoom=3, max_zoom=5, canvas_margin=8)
     producer = UnitProducer(FileTileStore(tmp_path), lambda _world: generator)
     made = producer.produce(world, [UnitKey("tiny", 4, 5, 6)])
@@ -210,7 +211,7 @@ def test_add_prior_registers_a_new_version_whose_prior_is_verified(
     assert entry.conditioning["texture_prior"]["strength"] == 0.5
     assert entry.manifest["training_data"]["texture_prior"]["derived_from"] == model_id
     loaded = load_model(copy, "tiny@0.0.2")
-    generator = DiffusionGenerator(loaded, steps=2)
+    generator = DiffusionGenerator(loaded, GeneratorOptions(steps=2))
     assert set(generator.prior.stats.classes) == {"forest", "cropland"}
     # The engine uses it: units at the prior's zoom start from its render, deterministically.
     world = World(id="fine", seed=3, model="tiny@0.0.2", min_zoom=15, max_zoom=16, canvas_margin=8)
@@ -224,7 +225,7 @@ def test_add_prior_registers_a_new_version_whose_prior_is_verified(
     # A prior drawn by a renderer this code does not have is refused, not drawn differently.
     loaded.conditioning["texture_prior"]["renderer"] = 99
     with pytest.raises(ValueError, match="texture renderer 99"):
-        DiffusionGenerator(loaded, steps=2)
+        DiffusionGenerator(loaded, GeneratorOptions(steps=2))
 
     prior = entry.path / "texture_prior.safetensors"
     prior.write_bytes(prior.read_bytes()[:-1] + b"\x00")
@@ -299,7 +300,9 @@ def test_add_bank_registers_a_version_drawn_from_photographs(tiny_model, tmp_pat
     recorded = entry.manifest["training_data"]["texture_bank"]
     assert recorded["derived_from"] == "tiny@0.0.2"
     assert sorted(recorded["sources"]) == sorted(EVERY_SURFACE)
-    generator = DiffusionGenerator(load_model(ModelRegistry([models]), "tiny@0.0.3"), steps=2)
+    generator = DiffusionGenerator(
+        load_model(ModelRegistry([models]), "tiny@0.0.3"), GeneratorOptions(steps=2)
+    )
     assert generator.prior is not None and generator.prior.bank is not None
 
 
@@ -337,7 +340,9 @@ def test_redraw_registers_the_same_model_drawn_by_another_renderer(
         "model": "tiny@0.0.3",
         "renderer": BANK_RENDERER_VERSION,
     }
-    generator = DiffusionGenerator(load_model(ModelRegistry([models]), "tiny@0.0.4"), steps=2)
+    generator = DiffusionGenerator(
+        load_model(ModelRegistry([models]), "tiny@0.0.4"), GeneratorOptions(steps=2)
+    )
     assert generator.prior is not None
     assert generator.prior.plan_renderer(1).version == 3
 
@@ -364,7 +369,7 @@ def test_without_the_learned_step_the_network_is_never_called(tiny_model, tmp_pa
         raise AssertionError("the UNet was called")
 
     loaded.unet.forward = refuse
-    generator = DiffusionGenerator(loaded, steps=2)
+    generator = DiffusionGenerator(loaded, GeneratorOptions(steps=2))
     world = World(id="fine", seed=3, model="tiny@0.0.2", min_zoom=15, max_zoom=16, canvas_margin=8)
     tiles = []
     for run in ("a", "b"):

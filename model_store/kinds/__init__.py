@@ -2,8 +2,9 @@
 
 A model folder's ``conditioning.json`` names its ``kind``; the kind says which files the
 folder must have, checks the config at load, and loads the weights (local files only), the
-way diffusers' ``model_index.json`` decides which classes load. A worker then picks the
-generator registered for that kind. An unknown kind is refused with the list of known ones.
+way diffusers' ``model_index.json`` decides which classes load, and names the generator
+that draws it (``generator = "module:Class"``, resolved by the worker). An unknown kind is
+refused with the list of known ones.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.classes import CLASSES
 from model_store.errors import ModelError
+from model_store.kinds.base import require_classes
 
 if TYPE_CHECKING:
     from model_store.registry import ModelEntry
@@ -64,6 +65,7 @@ def _pipeline_class(folder: Path) -> str:
 
 class DiffusersInpaint:
     name = "diffusers-inpaint"
+    generator = "worker.generators.inpaint:InpaintGenerator"
     required_files = ("model_index.json", "conditioning.json")
 
     def default_config(self, source: Path) -> dict[str, Any]:
@@ -92,11 +94,7 @@ class DiffusersInpaint:
                 f"{folder}: pipeline {pipeline!r} is not an inpainting pipeline this version "
                 f"can drive (known: {', '.join(PIPELINES)})"
             )
-        if list(config.get("classes", [])) != list(CLASSES):
-            raise ModelError(
-                f"{folder}: prompts are for classes {config.get('classes')}, "
-                f"this version has {list(CLASSES)}"
-            )
+        require_classes(folder, config, "prompts are for")
         prompts = config.get("prompts")
         if not isinstance(prompts, dict) or "{landcover}" not in str(prompts.get("template")):
             raise ModelError(f"{folder}: prompts.template must contain {{landcover}}")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.classes import CLASSES
 from model_store.errors import ModelError
+from model_store.kinds.base import require_classes
 
 if TYPE_CHECKING:
     from model_store.registry import ModelEntry
@@ -35,6 +36,7 @@ class LoadedModel:
 
 class SuperResolutionResidual:
     name = "super-resolution-residual"
+    generator = "worker.generators.diffusion:DiffusionGenerator"
     required_files = (
         "unet/config.json",
         "unet/diffusion_pytorch_model.safetensors",
@@ -53,11 +55,7 @@ class SuperResolutionResidual:
         from model_store.conditioning import IN_CHANNELS
         from model_store.texture_prior import RENDERERS
 
-        if list(config.get("classes", [])) != list(CLASSES):
-            raise ModelError(
-                f"{folder}: trained on classes {config.get('classes')}, "
-                f"this version has {list(CLASSES)}"
-            )
+        require_classes(folder, config, "trained on")
         if config.get("inputs") != INPUTS:
             raise ModelError(f"{folder}: inputs {config.get('inputs')} are not {INPUTS}")
         if not isinstance(config.get("residual_scale"), int | float):

@@ -17,26 +17,19 @@ from model_store.kinds.sr_residual import LoadedModel
 from model_store.sampling import SamplingInputs, sample
 from worker.batching import fixed_slot_batches, use_deterministic_kernels
 from worker.engine import UnitRequest
+from worker.generators.base import GeneratorOptions, to_image, to_tensor
 from worker.prior_drawing import PriorDrawing
 
 
-def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(image.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)
-
-
 class DiffusionGenerator:
-    def __init__(
-        self,
-        model: LoadedModel,
-        device: str = "cpu",
-        steps: int | None = None,
-        batch_size: int | None = None,
-    ) -> None:
+    def __init__(self, model: LoadedModel, options: GeneratorOptions | None = None) -> None:
+        options = options or GeneratorOptions()
+        device = options.device
         self.model = model
         self.model_id = model.entry.id
         self.device = device
         conditioning = model.conditioning
-        self.steps = steps or int(conditioning.get("steps", 8))
+        self.steps = options.steps or int(conditioning.get("steps", 8))
         # ``learned_step: false``: the cascade without the network (the texture render's
         # detail band over the parent); kept for a model whose network does not earn its
         # time (measured by `synthtiles eval model --ablate-learned-step`).
@@ -47,7 +40,7 @@ class DiffusionGenerator:
         # Units per sampler call: fixed-size, fixed-slot batches (worker/batching.py), so a
         # tile never depends on what it happened to be batched with. One at a time on a CPU
         # unless asked.
-        self.batch_size = batch_size or (1 if device == "cpu" else 8)
+        self.batch_size = options.batch_size or (1 if device == "cpu" else 8)
         if device.startswith("cuda"):
             use_deterministic_kernels()
         self.prior = PriorDrawing.from_conditioning(model.entry.path, self.model_id, conditioning)
@@ -98,8 +91,8 @@ class DiffusionGenerator:
         elif any(start is not None for start in starts):
             raise ValueError("a batch mixes units with and without a texture-prior start")
         return SamplingInputs(
-            parent_half=torch.stack([_to_tensor(p) for p in parents]),
-            known=torch.stack([_to_tensor(r.known) for r in requests]),
+            parent_half=torch.stack([to_tensor(p) for p in parents]),
+            known=torch.stack([to_tensor(r.known) for r in requests]),
             mask=torch.stack(
                 [torch.from_numpy(r.known_mask[None].astype(np.float32)) for r in requests]
             ),
@@ -126,8 +119,7 @@ class DiffusionGenerator:
                 images = sample(
                     self.model.unet, self.model.scheduler, inputs, steps, self.residual_scale
                 )
-                arrays = ((images.permute(0, 2, 3, 1).cpu().numpy() + 1) * 127.5).round()
-                for index, array in zip(slots, arrays, strict=True):
+                for index, image in zip(slots, images.cpu(), strict=True):
                     if index is not None:
-                        results[index] = np.clip(array, 0, 255).astype(np.uint8)
+                        results[index] = to_image(image)
         return [r for r in results if r is not None]

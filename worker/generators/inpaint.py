@@ -31,6 +31,7 @@ from core.classes import CLASSES
 from model_store.conditioning import match_parent, upsample_parent
 from model_store.kinds.diffusers_inpaint import LoadedPipeline
 from worker.engine import UnitRequest
+from worker.generators.base import GeneratorOptions, to_image, to_tensor
 from worker.layout import plan_map
 
 EQUATOR_M_PER_PX = 156543.03392804097  # Web-Mercator metres per pixel at zoom 0, 256-px tiles
@@ -39,10 +40,6 @@ EQUATOR_M_PER_PX = 156543.03392804097  # Web-Mercator metres per pixel at zoom 0
 def ground_resolution(zoom: int, tile_size: int) -> str:
     metres = EQUATOR_M_PER_PX * 256 / tile_size / 2**zoom
     return f"{metres:.1f} m" if metres < 10 else f"{metres:.0f} m"
-
-
-def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(image.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
 
 
 class PromptBook:
@@ -74,14 +71,15 @@ class InpaintGenerator:
     # Generated pixels meet known ones through a VAE: soften the join (the engine does it).
     feather_borders = True
 
-    def __init__(self, model: LoadedPipeline, device: str = "cpu") -> None:
+    def __init__(self, model: LoadedPipeline, options: GeneratorOptions | None = None) -> None:
+        options = options or GeneratorOptions()
         self.model = model
         self.model_id = model.entry.id
-        self.device = device
+        self.device = options.device
         config = model.config
         self.pipeline = model.pipeline
         self.prompts = PromptBook(config["prompts"])
-        self.steps = int(config["steps"])
+        self.steps = options.steps or int(config["steps"])
         self.guidance_scale = float(config["guidance_scale"])
         self.strength = float(config["strength"])
         self.match_parent = bool(config.get("match_parent", True))
@@ -93,9 +91,8 @@ class InpaintGenerator:
 
     def _start_image(self, request: UnitRequest) -> tuple[np.ndarray, torch.Tensor]:
         size = request.canvas_px
-        parent_half = _to_tensor(request.parent)
-        parent_up = upsample_parent(parent_half, size)[0].permute(1, 2, 0).numpy()
-        parent_up = np.clip((parent_up + 1) * 127.5, 0, 255).round().astype(np.uint8)
+        parent_half = to_tensor(request.parent)[None]
+        parent_up = to_image(upsample_parent(parent_half, size)[0])
         known = request.known_mask[..., None]
         return np.where(known, request.known, parent_up), parent_half
 
@@ -128,12 +125,11 @@ class InpaintGenerator:
         ).images[0]
         generated = torch.from_numpy(np.asarray(result, np.float32) * 2 - 1).permute(2, 0, 1)[None]
         keep = torch.from_numpy(request.known_mask[None, None].astype(np.float32))
-        known = _to_tensor(request.known)
+        known = to_tensor(request.known)[None]
         if self.match_parent and not request.parent_is_layout:
             generated = match_parent(generated, parent_half, keep=keep, keep_values=known)
         generated = keep * known + (1 - keep) * generated
-        out = (generated[0].permute(1, 2, 0).numpy() + 1) * 127.5
-        return np.clip(out, 0, 255).round().astype(np.uint8)
+        return to_image(generated[0])
 
     @torch.no_grad()
     def generate(self, requests: Sequence[UnitRequest]) -> list[np.ndarray]:

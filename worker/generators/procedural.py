@@ -14,15 +14,17 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from worker.engine import UnitRequest
+from worker.generators.base import GeneratorOptions
 
 
 class ProceduralGenerator:
     model_id = "procedural@0.1.0"
     feather_borders = True
 
-    def __init__(self, device: str = "cpu", delay_s: float = 0.0) -> None:
-        self.device = device
-        self.delay_s = delay_s
+    def __init__(self, model: None = None, options: GeneratorOptions | None = None) -> None:
+        options = options or GeneratorOptions()
+        self.device = options.device
+        self.delay_s = options.delay_s
 
     def generate(self, requests: Sequence[UnitRequest]) -> list[np.ndarray]:
         if self.delay_s:
