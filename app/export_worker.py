@@ -5,19 +5,17 @@ seeding priority and wait for them (a window at a time, like `synthtiles seed`),
 file in local scratch space with bounded memory, keep it in the store (any API replica
 serves it), and mark the job done. A heartbeat keeps the job's record and stream entry
 fresh and notices a cancellation; a job whose export worker died is re-claimed by another
-(or by the restarted one). Expired files are deleted here too.
+(or by the restarted one). Expired files are deleted here too. Reading, re-claiming and
+acking the stream and the heartbeat are the tile worker's too (core/consumer.py,
+core/heartbeat.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import socket
 import threading
 import time
-import uuid
 
 import redis
 
@@ -33,7 +31,15 @@ from app.export_jobs import (
 from app.seeding import Deployment, SeedError
 from core.bbox import parse_bbox
 from core.config import Config
+from core.consumer import (
+    Entry,
+    StreamConsumer,
+    consumer_name,
+    run_until_stopped,
+    stop_on_signals,
+)
 from core.exports import plan_export
+from core.heartbeat import Heartbeat
 from core.protocol import Priority
 
 log = logging.getLogger("synthtiles.exports")
@@ -50,80 +56,38 @@ class ExportWorker:
         self.deployment = Deployment.connect(config)
         self.redis = self.deployment.redis
         self.store = self.deployment.store
-        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.id = worker_id or consumer_name()
+        self.consumer = StreamConsumer(
+            self.redis,
+            EXPORTER_GROUP,
+            self.id,
+            [self.keys.export_stream],
+            config.queue.claim_idle_ms,
+        )
         self.stop_event = threading.Event()
 
     def install_signal_handlers(self) -> None:
-        def stop(signum: int, _frame: object) -> None:
-            log.info("signal %s: stopping after the current job's step", signum)
-            self.stop_event.set()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        stop_on_signals(self.stop_event, log, "stopping after the current job's step")
 
     def run(self) -> None:
-        self._ensure_group()
+        self.consumer.ensure_groups()
         log.info("export worker %s ready", self.id)
-        while not self.stop_event.is_set():
-            try:
-                self.expire_files()
-                for entry_id, job_id in self._reclaim() or self._read():
-                    self._run_safely(entry_id, job_id)
-            except redis.RedisError as exc:
-                log.warning("Redis error (%s); retrying in 1 s", exc)
-                self.stop_event.wait(1.0)
+        run_until_stopped(self.stop_event, self._step, log)
 
-    # ------------------------------------------------------------------ the stream
-
-    def _ensure_group(self) -> None:
-        try:
-            self.redis.xgroup_create(self.keys.export_stream, EXPORTER_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-    def _entries(self, reply: list) -> list[tuple[str, str]]:
-        return [
-            (entry_id.decode(), fields[b"job"].decode()) for entry_id, fields in reply if fields
-        ]
-
-    def _read(self) -> list[tuple[str, str]]:
-        try:
-            reply = self.redis.xreadgroup(
-                EXPORTER_GROUP, self.id, {self.keys.export_stream: ">"}, count=1, block=1000
-            )
-        except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            self._ensure_group()  # Redis was restarted or flushed
-            return []
-        return self._entries(reply[0][1]) if reply else []
-
-    def _reclaim(self) -> list[tuple[str, str]]:
-        """Jobs whose export worker stopped beating (idle past the claim time)."""
-        reply = self.redis.xautoclaim(
-            self.keys.export_stream,
-            EXPORTER_GROUP,
-            self.id,
-            self.config.queue.claim_idle_ms,
-            "0-0",
-            count=1,
-        )
-        return self._entries(reply[1])
-
-    def _finish_entry(self, entry_id: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xack(self.keys.export_stream, EXPORTER_GROUP, entry_id)
-        pipe.xdel(self.keys.export_stream, entry_id)
-        pipe.execute()
+    def _step(self) -> None:
+        self.expire_files()
+        # One job at a time: an export is long, and another export worker may take the next.
+        for entry in self.consumer.reclaim(1) or self.consumer.read_batch(1, 0.0):
+            self._run_safely(entry)
 
     # ------------------------------------------------------------------ one job
 
-    def _run_safely(self, entry_id: str, job_id: str) -> None:
+    def _run_safely(self, entry: Entry) -> None:
         """A job that cannot even be read (a damaged record) fails alone: it must not take
         the export worker down, or its re-claimed entry would do so again and again."""
+        job_id = entry.fields["job"]
         try:
-            self.run_job(entry_id, job_id)
+            self.run_job(entry)
         except redis.RedisError:
             raise
         except Exception as exc:
@@ -132,48 +96,47 @@ class ExportWorker:
                 self.keys.export_job(job_id),
                 mapping={"status": "failed", "error": f"{type(exc).__name__}: {exc}"},
             )
-            self._finish_entry(entry_id)
+            self.consumer.finish(entry)
 
-    def run_job(self, entry_id: str, job_id: str) -> None:
+    def run_job(self, entry: Entry) -> None:
+        job_id = entry.fields["job"]
         key = self.keys.export_job(job_id)
         job = decode(self.redis.hgetall(key))
         if job.get("status") not in UNFINISHED:  # cancelled, expired, or done meanwhile
-            self._finish_entry(entry_id)
+            self.consumer.finish(entry)
             return
         self.redis.hset(key, mapping={"status": "running", "updated": time.time()})
         done = 0
         cancelled = threading.Event()
-        beating = threading.Event()
 
-        def heartbeat() -> None:
-            while not beating.wait(self.config.worker.heartbeat_s):
-                try:
-                    self.redis.hset(key, mapping={"done": done, "updated": time.time()})
-                    # JUSTID resets the entry's idle time: it is not re-claimed meanwhile.
-                    self.redis.xclaim(
-                        self.keys.export_stream, EXPORTER_GROUP, self.id, 0, [entry_id], justid=True
-                    )
-                    if self.redis.hget(key, "status") in (b"cancelled", None):
-                        cancelled.set()
-                except redis.RedisError as exc:
-                    log.warning("export heartbeat failed: %s", exc)
+        def beat() -> None:
+            self.redis.hset(key, mapping={"done": done, "updated": time.time()})
+            self.consumer.keep_alive()  # the entry is not re-claimed meanwhile
+            if self.redis.hget(key, "status") in (b"cancelled", None):
+                cancelled.set()
 
         def progressed(_unit: object, _ok: bool) -> None:
             nonlocal done
             done += 1
 
-        beat = threading.Thread(target=heartbeat, name="export-heartbeat", daemon=True)
-        beat.start()
-        try:
-            outcome = self._export(job_id, job, progressed, cancelled)
-        except ExportCancelled:
-            outcome = {"status": "cancelled", "error": "cancelled by the client"}
-        except Exception as exc:
-            log.exception("export %s failed", job_id)
-            outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-        finally:
-            beating.set()
-            beat.join(timeout=5)
+        heartbeat = Heartbeat(
+            self.config.worker.heartbeat_s,
+            beat,
+            log,
+            name="export-heartbeat",
+            failure="export heartbeat failed: %s",
+        )
+        with self.consumer.holding([entry]):
+            heartbeat.start()
+            try:
+                outcome = self._export(job_id, job, progressed, cancelled)
+            except ExportCancelled:
+                outcome = {"status": "cancelled", "error": "cancelled by the client"}
+            except Exception as exc:
+                log.exception("export %s failed", job_id)
+                outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            finally:
+                heartbeat.stop(timeout_s=5)
         if self.redis.hget(key, "status") == b"cancelled":
             outcome = {"status": "cancelled", "error": "cancelled by the client"}
         if outcome["status"] == "cancelled":
@@ -185,7 +148,7 @@ class ExportWorker:
             expires = time.time() + self.config.api.export_ttl_s
             pipe.zadd(self.keys.export_expiry, {file_member(job_id, job["format"]): expires})
         pipe.execute()
-        self._finish_entry(entry_id)
+        self.consumer.finish(entry)
         log.info("export %s: %s", job_id, outcome["status"])
 
     def _export(
