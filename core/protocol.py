@@ -16,6 +16,9 @@ Redis is the cache, the queue, the locks and the notification bus (DESIGN §2):
 - ``{p}:jobs:export``  stream of export jobs, consumer group ``exporters``.
 - ``{p}:exports:active:{client}``  set of a client's unfinished export jobs (its quota).
 - ``{p}:exports:expiry``  sorted set job -> when its file expires.
+
+This module is the submitting side and the keys; the consuming side (read, re-claim, ack,
+retry, dead-letter, leases) is core/consumer.py, shared by the tile and export workers.
 """
 
 from __future__ import annotations
