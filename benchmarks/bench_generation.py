@@ -22,9 +22,9 @@ from core.settings import WorkerSettings, WorldSettings
 from core.store import FileTileStore
 from core.units import UnitKey
 from core.world import WorldCatalog
-from worker.generators import load_generator
-from worker.mosaics import random_places, region_at
-from worker.producer import UnitProducer
+from worker.evaluation.mosaics import random_places, region_at
+from worker.synthesis.generators import load_generator
+from worker.synthesis.producer import UnitProducer
 
 
 def single_unit_times(world, settings: WorkerSettings, count: int) -> list[float]:
@@ -54,7 +54,7 @@ def single_unit_times(world, settings: WorkerSettings, count: int) -> list[float
 def batch_throughput(world, settings: WorkerSettings, batch_sizes: list[int]) -> None:
     import numpy as np
 
-    from worker.engine import UnitRequest
+    from worker.synthesis.engine import UnitRequest
 
     generator = load_generator(world.model, settings)
     generator.batch_on_device = True

@@ -31,9 +31,9 @@ from core.units import UnitKey
 from core.world import World
 from model_store.registry import ModelRegistry
 from tests.tiny_inpaint import TINY_CONFIG, build_tiny_inpaint_pipeline
-from worker.evaluation import Region, read_mosaic, seam_ratio
-from worker.generators import load_generator
-from worker.producer import UnitProducer
+from worker.evaluation.world import Region, read_mosaic, seam_ratio
+from worker.synthesis.generators import load_generator
+from worker.synthesis.producer import UnitProducer
 
 
 def block(generator, model: str, margin: int, store: Path) -> tuple[float, float]:

@@ -53,8 +53,8 @@ def main() -> int:
     from core.plans import world_plan
     from core.world import WorldCatalog
     from model_store.registry import ModelRegistry
-    from worker.mosaics import random_places, region_at
-    from worker.prior_drawing import PriorDrawing
+    from worker.evaluation.mosaics import random_places, region_at
+    from worker.synthesis.prior_drawing import PriorDrawing
 
     world = WorldCatalog.load(None).get(args.world)
     plan = world_plan(world)

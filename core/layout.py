@@ -37,7 +37,7 @@ CLASS_BASE_COLOURS = np.array(
     ],
     np.float32,
 )
-# The plan preview's lines (sRGB), shared with the plan renderer (worker/plan_render.py).
+# The plan preview's lines (sRGB), shared with the plan renderer (worker/synthesis/plan_render.py).
 RIVER = np.array([56, 70, 62], np.float32)  # a river carrying silt
 ASPHALT = np.array([96, 96, 94], np.float32)
 LATERITE = np.array([168, 128, 98], np.float32)

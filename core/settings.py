@@ -84,7 +84,7 @@ class WorkerSettings(BaseSettings):
     batch_size: int = Field(8, ge=1, le=1024)
     batch_wait_ms: int = Field(50, ge=0, le=10_000)
     # Units per model call. Every call is padded to exactly this many, each unit at a fixed
-    # slot, so a tile never depends on its batch-mates (worker/batching.py). Default: 1 on
+    # slot, so a tile never depends on its batch-mates (worker/synthesis/batching.py). Default: 1 on
     # a CPU (batching gains little there), 8 on a GPU.
     device_batch_size: int | None = Field(None, ge=1, le=256)
     # How long a worker may hold a unit's generation lease without renewing it.

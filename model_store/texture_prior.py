@@ -30,9 +30,10 @@ from model_store.chips import IMAGE_SUFFIXES, read_rgb
 PRIOR_FILE = "texture_prior.safetensors"
 # How the prior is drawn over the world is part of what a world looks like: a change to
 # the drawing must make a new version, and a model names the one it uses.
-#   1: over a land-cover class map (worker/texture_render.py)
-#   2: over a world plan: relief, water, roads, towns, field parcels (worker/plan_render.py)
-#   3: over a world plan from the model's texture bank of photographs (worker/bank_render.py)
+# (renderers in worker/synthesis/):
+#   1: over a land-cover class map (texture_render.py)
+#   2: over a world plan: relief, water, roads, towns, field parcels (plan_render.py)
+#   3: over a world plan from the model's texture bank of photographs (bank_render.py)
 #   4: as 3, every term pre-filtered to the pixel (sub-pixel fields average out, crop
 #      switching calmed by how many lattice vertices a pixel holds), so the cascade's
 #      coarse zooms hold what their finer zooms average to

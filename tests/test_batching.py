@@ -7,10 +7,10 @@ import pytest
 
 from core.units import UnitKey
 from model_store.registry import ModelRegistry, load_model
-from worker.batching import fixed_slot_batches
-from worker.engine import UnitRequest
-from worker.generators.base import GeneratorOptions
-from worker.generators.diffusion import DiffusionGenerator
+from worker.synthesis.batching import fixed_slot_batches
+from worker.synthesis.engine import UnitRequest
+from worker.synthesis.generators.base import GeneratorOptions
+from worker.synthesis.generators.diffusion import DiffusionGenerator
 
 
 def test_every_batch_has_the_size_and_every_item_its_slot() -> None:

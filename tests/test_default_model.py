@@ -10,8 +10,15 @@ import pytest
 from core.settings import WorkerSettings
 from core.world import DEFAULT_WORLD
 from model_store.registry import ModelRegistry
-from worker.evaluation import Region, downsample2, generate_region, psnr, read_mosaic, seam_ratio
-from worker.mosaics import random_places, region_at
+from worker.evaluation.mosaics import random_places, region_at
+from worker.evaluation.world import (
+    Region,
+    downsample2,
+    generate_region,
+    psnr,
+    read_mosaic,
+    seam_ratio,
+)
 
 
 def test_default_model_verifies_and_is_small() -> None:

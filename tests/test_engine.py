@@ -9,7 +9,7 @@ import pytest
 
 from core.units import UnitKey, unit_seed, unit_tiles
 from core.world import World
-from worker.engine import (
+from worker.synthesis.engine import (
     build_request,
     dependencies,
     finish_canvas,
@@ -17,7 +17,7 @@ from worker.engine import (
     parent_unit,
     plan,
 )
-from worker.generators.procedural import ProceduralGenerator
+from worker.synthesis.generators.procedural import ProceduralGenerator
 
 WORLD = World(
     id="w",
@@ -129,7 +129,7 @@ def test_conditioning_places_neighbours_and_parent_and_keeps_known_pixels_exact(
 
 
 def test_feathering_never_touches_known_pixels() -> None:
-    from worker.engine import _feather_along_known
+    from worker.synthesis.engine import _feather_along_known
 
     rng = np.random.default_rng(1)
     canvas = rng.integers(0, 256, (40, 40, 3), np.uint8)

@@ -26,12 +26,12 @@ from model_store.kinds import KINDS
 from model_store.registry import BUNDLED_ROOT, ModelRegistry, load_model
 from tests.stack import Stack
 from tests.tiny_inpaint import TINY_CONFIG, build_tiny_inpaint_pipeline
-from worker.engine import UnitRequest
-from worker.evaluation import Region, read_mosaic, seam_ratio
-from worker.generators import BUILT_IN, GeneratorOptions, generator_class, load_generator
-from worker.generators.diffusion import DiffusionGenerator
-from worker.generators.inpaint import InpaintGenerator, ground_resolution
-from worker.producer import UnitProducer
+from worker.evaluation.world import Region, read_mosaic, seam_ratio
+from worker.synthesis.engine import UnitRequest
+from worker.synthesis.generators import BUILT_IN, GeneratorOptions, generator_class, load_generator
+from worker.synthesis.generators.diffusion import DiffusionGenerator
+from worker.synthesis.generators.inpaint import InpaintGenerator, ground_resolution
+from worker.synthesis.producer import UnitProducer
 
 MODEL = "tiny-inpaint@0.1.0"
 CONTROL_MODEL = "tiny-inpaint-controlnet@0.1.0"
@@ -145,8 +145,14 @@ def test_a_kind_whose_generator_cannot_be_used_is_refused_with_the_reason(
     model = "carana-sr@0.1.0"
     kind = KINDS["super-resolution-residual"]
     for name, reason in (
-        ("worker.generators.nowhere:Gen", "no module worker.generators.nowhere"),
-        ("worker.generators.diffusion:Nothing", "worker.generators.diffusion has no Nothing"),
+        (
+            "worker.synthesis.generators.nowhere:Gen",
+            "no module worker.synthesis.generators.nowhere",
+        ),
+        (
+            "worker.synthesis.generators.diffusion:Nothing",
+            "worker.synthesis.generators.diffusion has no Nothing",
+        ),
         ("DiffusionGenerator", "names no generator as 'module:Class'"),
     ):
         monkeypatch.setattr(kind, "generator", name, raising=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from worker.model_eval import class_matched_detail, detail, scaled_crops
+from worker.evaluation.model import class_matched_detail, detail, scaled_crops
 
 
 def _image(path: Path, amplitude: float, seed: int) -> np.ndarray:

@@ -20,9 +20,9 @@ from model_store.evaluation import HistogramRanges, fid, kid
 from model_store.registry import ModelIntegrityError, ModelRegistry, load_model
 from model_store.texture_prior import BANK_RENDERER_VERSION
 from model_store.training import TrainConfig, train
-from worker.generators.base import GeneratorOptions
-from worker.generators.diffusion import DiffusionGenerator
-from worker.producer import UnitProducer
+from worker.synthesis.generators.base import GeneratorOptions
+from worker.synthesis.generators.diffusion import DiffusionGenerator
+from worker.synthesis.producer import UnitProducer
 
 
 def _chip_with(black: int, white: int, size: int = 64) -> np.ndarray:

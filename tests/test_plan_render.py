@@ -11,7 +11,7 @@ from core.plan.raster import rasterize
 from core.plans import world_plan
 from model_store.registry import ModelRegistry
 from tests.test_world_plan import WORLD, _centre_pixel
-from worker.prior_drawing import PriorDrawing
+from worker.synthesis.prior_drawing import PriorDrawing
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pytest
 from core.settings import WorkerSettings
 from core.world import WorldCatalog
 from tests.stack import WORLDS_FILE
-from worker.evaluation import Region, generate_region
+from worker.evaluation.world import Region, generate_region
 
 REFERENCE = Path(__file__).parent / "data" / "published-tiles.json"
 # (world, zoom): the tile near the middle of the world at min_zoom + 1, with its parent.

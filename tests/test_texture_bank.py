@@ -1,5 +1,5 @@
 """The texture bank (model_store/texture_bank.py) and renderers 3 and 4
-(worker/bank_render.py): photographs in, by surface, held-out textures never; a render
+(worker/synthesis/bank_render.py): photographs in, by surface, held-out textures never; a render
 that is a pure function of position, whose levels refine each other, drawn from the
 bank's own pixels; renderer 4 pre-filtered to the pixel."""
 
@@ -32,9 +32,9 @@ from model_store.texture_bank import (
     surface_of,
 )
 from model_store.texture_prior import BANK_RENDERER_VERSION
-from worker.bank_render import BankRenderer, PrefilteredBankRenderer
-from worker.mosaics import random_places
-from worker.prior_drawing import PriorDrawing
+from worker.evaluation.mosaics import random_places
+from worker.synthesis.bank_render import BankRenderer, PrefilteredBankRenderer
+from worker.synthesis.prior_drawing import PriorDrawing
 
 PLAN_WORLD = World(
     id="bank-test",

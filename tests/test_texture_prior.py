@@ -16,7 +16,7 @@ from model_store.texture_prior import (
     synthesize,
     texture_stats,
 )
-from worker.texture_render import TextureRenderer, line_coverage
+from worker.synthesis.texture_render import TextureRenderer, line_coverage
 
 
 def _stripes(size: int = 256, period: int = 8) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 from core.layout import class_map
 from core.settings import WorkerSettings
 from core.world import World
-from worker.evaluation import (
+from worker.evaluation.world import (
     Region,
     cold_request_cost,
     generate_region,

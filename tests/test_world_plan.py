@@ -20,7 +20,7 @@ from core.plan.plan import PlanChunk, WorldPlan, build_chunk
 from core.plan.raster import M_PER_CELL, rasterize
 from core.plans import plan_spec
 from core.world import World
-from worker.plan_render import field_parcels
+from worker.synthesis.plan_render import field_parcels
 
 # A small island (about 165 km across) so a plan builds in a second or two.
 WORLD = World(

@@ -11,9 +11,9 @@ from pathlib import Path
 from core.config import Config
 from model_store.evaluation import HistogramRanges
 from model_store.registry import ModelRegistry
-from worker.evaluation import ORDERS, evaluate_world, region_from_bbox
-from worker.model_eval import evaluate_model
-from worker.mosaics import write_mosaics
+from worker.evaluation.model import evaluate_model
+from worker.evaluation.mosaics import write_mosaics
+from worker.evaluation.world import ORDERS, evaluate_world, region_from_bbox
 
 
 def eval_world_command(args: argparse.Namespace) -> int:

@@ -35,8 +35,8 @@ from core.tile_cache import TileCache
 from core.units import UnitKey
 from core.world import World, WorldCatalog
 from worker import metrics
-from worker.generators import Generator, load_generator
-from worker.producer import UnitProducer
+from worker.synthesis.generators import Generator, load_generator
+from worker.synthesis.producer import UnitProducer
 
 log = logging.getLogger("synthtiles.worker")
 

@@ -17,8 +17,9 @@ class ModelKind(Protocol):
     name: str
     #: Files (relative to the model folder) without which the model is refused.
     required_files: tuple[str, ...]
-    #: The generator that draws this kind's models, as ``module:Class``: a name, resolved by
-    #: the worker with importlib (``worker.generators``), so model_store never imports worker.
+    #: The generator that draws this kind's models, as ``module:Class``: a name, resolved
+    #: by the worker with importlib (``worker.synthesis.generators``), so model_store never
+    #: imports worker.
     #: The class is built as ``Class(what load() returned, GeneratorOptions)``.
     generator: str
 

@@ -65,7 +65,7 @@ def _pipeline_class(folder: Path) -> str:
 
 class DiffusersInpaint:
     name = "diffusers-inpaint"
-    generator = "worker.generators.inpaint:InpaintGenerator"
+    generator = "worker.synthesis.generators.inpaint:InpaintGenerator"
     required_files = ("model_index.json", "conditioning.json")
 
     def default_config(self, source: Path) -> dict[str, Any]:

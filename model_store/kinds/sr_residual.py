@@ -36,7 +36,7 @@ class LoadedModel:
 
 class SuperResolutionResidual:
     name = "super-resolution-residual"
-    generator = "worker.generators.diffusion:DiffusionGenerator"
+    generator = "worker.synthesis.generators.diffusion:DiffusionGenerator"
     required_files = (
         "unet/config.json",
         "unet/diffusion_pytorch_model.safetensors",

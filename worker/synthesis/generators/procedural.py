@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageFilter
 
-from worker.engine import UnitRequest
-from worker.generators.base import GeneratorOptions
+from worker.synthesis.engine import UnitRequest
+from worker.synthesis.generators.base import GeneratorOptions
 
 
 class ProceduralGenerator:

@@ -26,12 +26,12 @@ from core.world import DEFAULT_WORLD
 from model_store.chips import IMAGE_SUFFIXES, load_labels, read_rgb
 from model_store.evaluation import HistogramRanges, InceptionFeatures, fid, kid
 from model_store.registry import ModelRegistry
-from worker.evaluation import generate_region, read_mosaic
-from worker.mosaics import prior_alone, random_places, region_at
+from worker.evaluation.mosaics import prior_alone, random_places, region_at
+from worker.evaluation.world import generate_region, read_mosaic
 
 if TYPE_CHECKING:
     from core.world import World
-    from worker.evaluation import Region
+    from worker.evaluation.world import Region
 
 EVAL_ZOOM = 16
 TILE = 256

@@ -23,7 +23,7 @@ from core.noise import fractal_noise, hash_uniform, value_noise
 from core.plan.grid import CELLS
 from core.plan.raster import M_PER_CELL, PlanRaster
 from model_store.texture_prior import TexturePrior
-from worker.texture_render import TREES, TextureRenderer, box_coverage, crown_cells
+from worker.synthesis.texture_render import TREES, TextureRenderer, box_coverage, crown_cells
 
 # Water: deep sea, shallow sea (over sand), lake, river (carrying silt).
 DEEP_SEA = np.array([16, 42, 66], np.float32)
@@ -46,6 +46,20 @@ ROOFS = np.array(
     np.float32,
 )
 HOUSE_LOT_M, BLOCK_M, STREET_M = 14.0, 110.0, 9.0
+
+
+@dataclass(frozen=True)
+class PixelGrid:
+    """A raster's pixels for a renderer: the texture level of its zoom, native pixels per
+    pixel, global pixel indices (gx, gy) and pixel centres in native pixels (nx, ny),
+    where every renderer version reads its textures."""
+
+    level: int
+    scale: float
+    gx: np.ndarray
+    gy: np.ndarray
+    nx: np.ndarray
+    ny: np.ndarray
 
 
 class PlanRenderer:
@@ -76,14 +90,25 @@ class PlanRenderer:
         mean = self.field_palette.mean(0)
         self.field_palette = 0.7 * self.field_palette + 0.3 * mean
 
+    def pixel_grid(self, raster: PlanRaster) -> PixelGrid:
+        """Where the raster's pixels lie: global pixel indices and native-pixel centres."""
+        height, width = raster.shape
+        scale = 2.0 ** (self.native_zoom - raster.zoom)
+        gy, gx = np.mgrid[raster.top : raster.top + height, raster.left : raster.left + width]
+        return PixelGrid(
+            max(self.native_zoom - raster.zoom, 0),
+            scale,
+            gx,
+            gy,
+            (gx + 0.5) * scale,
+            (gy + 0.5) * scale,
+        )
+
     def render(self, raster: PlanRaster) -> np.ndarray:
         """(H, W, 3) float32 RGB 0..255."""
         height, width = raster.shape
-        zoom = raster.zoom
-        level = max(self.native_zoom - zoom, 0)
-        scale = 2.0 ** (self.native_zoom - zoom)
-        gy, gx = np.mgrid[raster.top : raster.top + height, raster.left : raster.left + width]
-        nx, ny = (gx + 0.5) * scale, (gy + 0.5) * scale  # native pixels (prior textures)
+        grid = self.pixel_grid(raster)
+        level, scale, gx, gy, nx, ny = grid.level, grid.scale, grid.gx, grid.gy, grid.nx, grid.ny
         cell = self.textures.cell_px
         wxy = (nx / cell, ny / cell)
         warp_x = wxy[0] + 0.45 * (_vn(wxy[0] * 0.5, wxy[1] * 0.5, self.seed + 31) - 0.5)

@@ -14,8 +14,8 @@ from core.png import decode_tile, encode_tile
 from core.store import TileStore, world_record
 from core.units import UnitKey, unit_complete, unit_tiles
 from core.world import World
-from worker.engine import build_request, finish_canvas, plan
-from worker.generators.base import Generator
+from worker.synthesis.engine import build_request, finish_canvas, plan
+from worker.synthesis.generators.base import Generator
 
 StoredTile = tuple[int, int, int, bytes]  # z, x, y, png
 

@@ -13,11 +13,11 @@ import importlib
 
 from core.settings import WorkerSettings
 from model_store.registry import ModelError, ModelRegistry, load_model
-from worker.generators.base import Generator, GeneratorClass, GeneratorOptions
+from worker.synthesis.generators.base import Generator, GeneratorClass, GeneratorOptions
 
 PROCEDURAL = "procedural@0.1.0"
 #: Models drawn without a registry entry (no weights): id -> generator.
-BUILT_IN = {PROCEDURAL: "worker.generators.procedural:ProceduralGenerator"}
+BUILT_IN = {PROCEDURAL: "worker.synthesis.generators.procedural:ProceduralGenerator"}
 
 
 class GeneratorNotFound(LookupError):

@@ -15,10 +15,10 @@ import torch
 from model_store.conditioning import degrade
 from model_store.kinds.sr_residual import LoadedModel
 from model_store.sampling import SamplingInputs, sample
-from worker.batching import fixed_slot_batches, use_deterministic_kernels
-from worker.engine import UnitRequest
-from worker.generators.base import GeneratorOptions, to_image, to_tensor
-from worker.prior_drawing import PriorDrawing
+from worker.synthesis.batching import fixed_slot_batches, use_deterministic_kernels
+from worker.synthesis.engine import UnitRequest
+from worker.synthesis.generators.base import GeneratorOptions, to_image, to_tensor
+from worker.synthesis.prior_drawing import PriorDrawing
 
 
 class DiffusionGenerator:
@@ -37,9 +37,9 @@ class DiffusionGenerator:
         self.residual_scale = float(conditioning["residual_scale"])
         self.levels = int(conditioning.get("levels", 3))
         self.finest_zoom = int(conditioning.get("finest_zoom", 16))
-        # Units per sampler call: fixed-size, fixed-slot batches (worker/batching.py), so a
-        # tile never depends on what it happened to be batched with. One at a time on a CPU
-        # unless asked.
+        # Units per sampler call: fixed-size, fixed-slot batches (synthesis/batching.py), so
+        # a tile never depends on what it happened to be batched with. One at a time on a
+        # CPU unless asked.
         self.batch_size = options.batch_size or (1 if device == "cpu" else 8)
         if device.startswith("cuda"):
             use_deterministic_kernels()

@@ -4,7 +4,8 @@ Every generator class is built the same way, ``Cls(model, options)``: ``model`` 
 model's kind loaded (``None`` for the built-in ``procedural@0.1.0``) and ``options`` the
 worker's settings that concern drawing (:class:`GeneratorOptions`). A model kind names its
 generator class by a dotted ``module:Class`` string (``ModelKind.generator``), which the
-worker resolves (``worker.generators.generator_class``), so model_store never imports worker.
+worker resolves (``worker.synthesis.generators.generator_class``), so model_store never
+imports worker.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from worker.engine import UnitRequest
+from worker.synthesis.engine import UnitRequest
 
 if TYPE_CHECKING:
     import torch

@@ -21,10 +21,10 @@ from core.settings import WorkerSettings
 from core.store import FileTileStore
 from core.units import UnitKey, unit_of_tile
 from core.world import World
-from worker.engine import plan
-from worker.generators import load_generator
-from worker.generators.base import Generator
-from worker.producer import UnitProducer
+from worker.synthesis.engine import plan
+from worker.synthesis.generators import load_generator
+from worker.synthesis.generators.base import Generator
+from worker.synthesis.producer import UnitProducer
 
 ORDERS = ("row-major", "random", "reverse")
 

@@ -46,7 +46,7 @@ from core.plan.grid import CELLS
 from core.plan.raster import M_PER_CELL, ROAD_NEAR_CAP_M, PlanRaster
 from model_store.texture_bank import Surface, TextureBank
 from model_store.texture_prior import TexturePrior
-from worker.plan_render import (
+from worker.synthesis.plan_render import (
     HEDGE,
     FieldParcels,
     PlanRenderer,
@@ -198,11 +198,8 @@ class BankRenderer(PlanRenderer):
     def render(self, raster: PlanRaster) -> np.ndarray:
         """(H, W, 3) float32 RGB 0..255."""
         height, width = raster.shape
-        zoom = raster.zoom
-        level = max(self.native_zoom - zoom, 0)
-        scale = 2.0 ** (self.native_zoom - zoom)
-        gy, gx = np.mgrid[raster.top : raster.top + height, raster.left : raster.left + width]
-        nx, ny = (gx + 0.5) * scale, (gy + 0.5) * scale  # native pixels
+        grid = self.pixel_grid(raster)
+        level, nx, ny = grid.level, grid.nx, grid.ny
         u, v = raster.x / CELLS, raster.y / CELLS
         mx, my = raster.x * M_PER_CELL, raster.y * M_PER_CELL
         fp = raster.footprint_m

@@ -31,8 +31,8 @@ from core.classes import CLASSES
 from core.layout import plan_map
 from model_store.conditioning import match_parent, upsample_parent
 from model_store.kinds.diffusers_inpaint import LoadedPipeline
-from worker.engine import UnitRequest
-from worker.generators.base import GeneratorOptions, to_image, to_tensor
+from worker.synthesis.engine import UnitRequest
+from worker.synthesis.generators.base import GeneratorOptions, to_image, to_tensor
 
 EQUATOR_M_PER_PX = 156543.03392804097  # Web-Mercator metres per pixel at zoom 0, 256-px tiles
 

@@ -1,9 +1,9 @@
 """A model's texture prior, loaded with how to draw it (``texture_prior`` in conditioning.json).
 
 The one place that reads those settings, for the generator and the evaluation. Renderer 1
-draws over a land-cover class map (worker/texture_render.py); renderer 2 draws over the
-world plan (worker/plan_render.py), so it needs a world that has one; renderer 3 draws the
-plan from the model's texture bank of photographs (worker/bank_render.py, ``bank`` names
+draws over a land-cover class map (worker/synthesis/texture_render.py); renderer 2 draws over the
+world plan (worker/synthesis/plan_render.py), so it needs a world that has one; renderer 3 draws the
+plan from the model's texture bank of photographs (worker/synthesis/bank_render.py, ``bank`` names
 the bank's folder in the model); renderer 4 is renderer 3 pre-filtered to the pixel.
 """
 
@@ -23,9 +23,9 @@ from model_store.texture_prior import (
     RENDERERS,
     TexturePrior,
 )
-from worker.bank_render import bank_renderer
-from worker.plan_render import PlanRenderer
-from worker.texture_render import TextureRenderer
+from worker.synthesis.bank_render import bank_renderer
+from worker.synthesis.plan_render import PlanRenderer
+from worker.synthesis.texture_render import TextureRenderer
 
 
 @dataclass

@@ -16,8 +16,8 @@ from core.layout import layout_of
 from core.settings import WorkerSettings
 from core.world import World
 from model_store.registry import ModelRegistry
-from worker.evaluation import Region, generate_region, read_mosaic, seam_ratio
-from worker.prior_drawing import PriorDrawing
+from worker.evaluation.world import Region, generate_region, read_mosaic, seam_ratio
+from worker.synthesis.prior_drawing import PriorDrawing
 
 
 def random_places(world: World, count: int, seed: int = 0) -> list[tuple[float, float]]:
