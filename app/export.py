@@ -8,19 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.exports import FORMATS, CogExport, Export, ExportTooLarge, ReadPng, plan_export
+from core.exports import Export, ReadPng
 from core.store import TileStore
 
-__all__ = [
-    "FORMATS",
-    "CogExport",
-    "Export",
-    "ExportTooLarge",
-    "ReadPng",
-    "plan_export",
-    "store_reader",
-    "write_export",
-]
+__all__ = ["store_reader", "write_export"]
 
 
 def store_reader(store: TileStore, world_id: str) -> ReadPng:

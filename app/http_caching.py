@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from core.tile_cache import TILE_CACHE_CONTROL as TILE_CACHE_CONTROL  # routers/layout.py
 from core.tile_cache import tile_answer
 
 

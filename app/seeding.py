@@ -21,7 +21,6 @@ import redis.asyncio as aioredis
 
 from app.completion import CompletionHub, GenerationTimeout, UnitDone, WaitCancelled, wait_for_units
 from core.bbox import AreaError, BBox, tiles_in
-from core.bbox import parse_bbox as parse_bbox  # re-exported: app/routers/features.py
 from core.config import Config
 from core.protocol import Keys, Priority, QueueProtocol
 from core.store import TileStore

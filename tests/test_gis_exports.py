@@ -18,7 +18,7 @@ from pmtiles.reader import MmapSource, Reader, all_tiles
 from pmtiles.tile import deserialize_header
 from rasterio.windows import Window
 
-from app.seeding import tiles_in
+from core.bbox import tiles_in
 from tests.stack import Stack, free_port
 from tests.test_serving import CATALOG
 from tests.test_viewers_seed_export import CHROMIUM, CHROMIUM_FLAGS, _cli, wait_for_export

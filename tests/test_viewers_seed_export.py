@@ -199,7 +199,7 @@ def test_seeding_fills_the_cache_so_requests_never_generate(stack: Stack) -> Non
     assert result.returncode == 0, result.stderr
     assert "0 failed" in result.stdout
     before = httpx.get(f"{stack.base_url}/metrics", timeout=10).text
-    from app.seeding import tiles_in
+    from core.bbox import tiles_in
 
     tiles = [
         (z, x, y) for z in (4, 5) for x, y in tiles_in(CATALOG.get("testland"), (-10, -8, 0, 0), z)

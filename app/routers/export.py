@@ -21,11 +21,11 @@ from pydantic import BaseModel, Field
 
 from app import metrics
 from app.auth import client_id, require_key
+from app.completion import GenerationFailed, GenerationTimeout
 from app.errors import ApiError, still_generating
 from app.export import store_reader, write_export
 from app.export_jobs import UNFINISHED, decode, file_member, file_name, job_id_of
 from app.services import Services, services
-from app.tile_service import GenerationFailed, GenerationTimeout
 from app.validation import resolve_world
 from core.bbox import AreaError, parse_bbox
 from core.exports import FORMATS, Export, ExportTooLarge, plan_export

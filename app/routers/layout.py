@@ -8,11 +8,12 @@ from fastapi import Depends, Request, Response
 
 from app.auth import require_key_for_tiles
 from app.dependencies import TileXYZ
-from app.http_caching import TILE_CACHE_CONTROL, png_response
+from app.http_caching import png_response
 from app.routers.factory import NAMED_WORLD, WorldRoutes, world_router
 from app.tile_url import TILE_ROUTE
 from core.layout import layout_tile
 from core.png import encode_plain
+from core.tile_cache import TILE_CACHE_CONTROL
 from core.world import World
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from fastapi import Depends, Request, Response
 
 from app.auth import client_id, require_key_for_tiles
+from app.completion import ClientGone, GenerationFailed, GenerationTimeout
 from app.dependencies import TileXYZ
 from app.errors import ApiError, still_generating
 from app.http_caching import tile_response
 from app.routers.factory import WorldRoutes, world_router
 from app.services import services
-from app.tile_service import ClientGone, GenerationFailed, GenerationTimeout
 from app.tile_url import TILE_ROUTE
 from core.tile_cache import TileSource, placeholder_headers
 from core.world import World
