@@ -372,8 +372,15 @@ def export(args: argparse.Namespace) -> int:
         minzoom, maxzoom = _zoom_range(args.zoom)
         deployment = Deployment.connect(config)
         world = deployment.world(args.world)
+        options = {"sea_depth": args.sea_depth or None}  # unset: the format's default
         plan = plan_export(
-            world, parse_bbox(args.bbox), args.format, minzoom, maxzoom, settings.export_max_pixels
+            world,
+            parse_bbox(args.bbox),
+            args.format,
+            minzoom,
+            maxzoom,
+            settings.export_max_pixels,
+            options,
         )
     except (SeedError, ValueError) as exc:
         print(f"synthtiles export: {exc}", file=sys.stderr)
@@ -454,6 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--zoom", required=True, help="N for a COG; N or N-M (e.g. 10-14) for a tile package"
     )
     export_cmd.add_argument("-o", "--output", type=Path, required=True)
+    export_cmd.add_argument(
+        "--sea-depth",
+        action="store_true",
+        help="dem: write the sea floor (negative metres) at sea instead of nodata",
+    )
     export_cmd.add_argument(
         "--with-viewer",
         action="store_true",

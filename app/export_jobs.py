@@ -69,6 +69,8 @@ def job_id_of(plan: Export) -> str:
         "bbox": [round(v, 7) for v in plan.bbox],
         "zooms": plan.zooms,
     }
+    if plan.options:  # plain exports keep the ids they always had
+        spec["options"] = plan.options
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
 
 

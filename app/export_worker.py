@@ -168,6 +168,7 @@ class ExportWorker:
             int(request["minzoom"]),
             int(request["maxzoom"]),
             api.export_max_pixels,
+            request.get("options"),
         )
         try:
             _made, _skipped, failures = self.deployment.generate(

@@ -26,7 +26,7 @@ from app.middleware import (
 from app.openapi import install as install_openapi
 from app.queue import JobQueue
 from app.redis_pipe import PipelinedRedis
-from app.routers import export, features, health, layout, tilejson, tiles, viewer, wmts
+from app.routers import export, features, health, layout, terrain, tilejson, tiles, viewer, wmts
 from app.routers.viewer import STATIC_DIR
 from app.services import EXPOSED_HEADERS, Services
 from app.tile_service import TileService
@@ -138,6 +138,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         viewer.router,
         layout.router,
         features.router,
+        terrain.router,
         export.router,
         tiles.router,
     ):

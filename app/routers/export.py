@@ -47,11 +47,19 @@ class ExportRequest(BaseModel):
     format: FormatName = Field(
         "cog",
         description="cog: one GeoTIFF at `zoom`; mbtiles or pmtiles: every tile of the bbox "
-        "from `minzoom` to `maxzoom`, byte-equal to the served PNGs",
+        "from `minzoom` to `maxzoom`, byte-equal to the served PNGs; dem: elevation as a "
+        "Float32 GeoTIFF (metres) at `zoom`",
     )
     zoom: int | None = Field(None, description="the zoom of a COG (or of a one-zoom package)")
     minzoom: int | None = Field(None, description="lowest zoom of a tile package")
     maxzoom: int | None = Field(None, description="highest zoom of a tile package")
+    sea_depth: bool | None = Field(
+        None, description="dem: the sea floor (negative metres) at sea instead of nodata"
+    )
+
+    def options(self) -> dict[str, object]:
+        """The format's own options, as `plan_export` takes them (unset ones are None)."""
+        return {"sea_depth": self.sea_depth}
 
     def zoom_range(self) -> tuple[int, int]:
         ranged = self.minzoom is not None or self.maxzoom is not None
@@ -79,6 +87,7 @@ def _plan(state: Services, body: ExportRequest) -> Export:
             minzoom,
             maxzoom,
             state.api.export_max_pixels,
+            body.options(),
         )
     except ExportTooLarge as exc:
         raise ApiError(413, str(exc), limit_pixels=state.api.export_max_pixels) from None
@@ -126,6 +135,8 @@ async def export(request: Request, body: ExportRequest) -> Response:
         "minzoom": minzoom,
         "maxzoom": maxzoom,
     }
+    if plan.options:
+        request_record["options"] = plan.options
     created = await state.export_jobs.create(
         job_id,
         client_id(request) or "anonymous",

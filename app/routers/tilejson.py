@@ -8,8 +8,12 @@ from urllib.parse import urlencode
 from fastapi import Depends, Request
 
 from app.auth import require_key_for_tiles
+from app.errors import ApiError
 from app.routers.factory import WorldRoutes, world_router
+from app.routers.terrain import ENCODING_QUERY
 from app.services import services
+from core.layers.terrain import Encoding, NoPlanRelief
+from core.plans import plan_spec
 from core.world import World
 
 
@@ -78,6 +82,28 @@ def maplibre_style(request: Request, world: World) -> dict[str, Any]:
     }
 
 
+def terrain_tilejson(
+    request: Request, world: World, encoding: Encoding = "mapbox"
+) -> dict[str, Any]:
+    """TileJSON of a world's elevation tiles (app/routers/terrain.py); `encoding` says how
+    a pixel's RGB is a height, as MapLibre's raster-dem source names it."""
+    if plan_spec(world) is None:
+        raise ApiError(404, str(NoPlanRelief(world)))
+    document = tilejson_document(request, world)
+    query = {"encoding": encoding} if encoding != "mapbox" else {}
+    if key := request.query_params.get("key"):
+        query["key"] = key
+    suffix = f"?{urlencode(query)}" if query else ""
+    base = f"{base_url(request)}/worlds/{world.id}/terrain"
+    document.update(
+        name=f"{world.name or world.id} terrain",
+        description=f"Elevation (metres) of the fictional world {world.id!r}, from its plan",
+        tiles=[f"{base}/{{z}}/{{x}}/{{y}}.png{suffix}"],
+        encoding=encoding,
+    )
+    return document
+
+
 def _routes(routes: WorldRoutes) -> None:
     @routes.route(
         "/tilejson.json",
@@ -99,6 +125,18 @@ def _routes(routes: WorldRoutes) -> None:
     )
     async def style(request: Request, world: World = routes.world) -> dict[str, Any]:
         return maplibre_style(request, world)
+
+    @routes.route(
+        "/terrain.json",
+        summary="TileJSON of a world's elevation tiles",
+        default_summary="TileJSON of the default world's elevation tiles",
+    )
+    async def terrain_json(
+        request: Request,
+        world: World = routes.world,
+        encoding: Encoding = ENCODING_QUERY,
+    ) -> dict[str, Any]:
+        return terrain_tilejson(request, world, encoding)
 
 
 router = world_router(_routes, tags=["metadata"], dependencies=[Depends(require_key_for_tiles)])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from core.bbox import AreaError, BBox
 from core.units import UnitKey, unit_of_tile
@@ -30,6 +30,9 @@ class Export(ABC):
     format: ClassVar[str]  # the request's `format`, and the registry's key
     media_type: ClassVar[str]
     suffix: ClassVar[str]  # of the written file, with its dot
+    # The request options `plan` takes as keywords besides the bbox and zooms (a DEM's
+    # `sea_depth`, a package's `layer`); the registry refuses any other.
+    accepts: ClassVar[tuple[str, ...]] = ()
 
     world: World
     bbox: BBox  # clipped to the world
@@ -70,6 +73,12 @@ class Export(ABC):
     @abstractmethod
     def write(self, read_png: ReadPng, out: Path, attribution: str) -> Path:
         """Writes the file to `out` (complete or not at all) from the stored tiles."""
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The options it was planned with that change what it makes, as a request gives
+        them (JSON values; empty for a plain export): part of its job's id and record."""
+        return {}
 
     def units(self) -> list[UnitKey]:
         """The generation units to make before writing, each once, in tile order."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -125,16 +125,10 @@ def _tile_windows(
 
 
 def write_cog(plan: CogExport, read_tile: Callable[[int, int, int], np.ndarray], out: Path) -> Path:
-    # Imported here, so that planning an export (all the API does for most) loads no GDAL.
     import rasterio
     from rasterio.transform import from_bounds
     from rasterio.windows import Window
-    from rio_cogeo.cogeo import cog_translate
-    from rio_cogeo.profiles import cog_profiles
 
-    # Tile by tile into a tiled GeoTIFF on disk, then translated to a COG from there: memory
-    # stays bounded by a tile and GDAL's cache, whatever the export's size (the whole
-    # mosaic in memory took 1.9 GB for 88 Mpx).
     profile = {
         "driver": "GTiff",
         "dtype": "uint8",
@@ -157,8 +151,39 @@ def write_cog(plan: CogExport, read_tile: Callable[[int, int, int], np.ndarray],
         "SYNTHTILES_ZOOM": str(plan.zoom),
         "SYNTHTILES_BBOX": ",".join(f"{v:.8f}" for v in plan.bbox),
     }
+
+    def fill(dataset: Any) -> None:
+        for x, y, part, (col, row, width, height) in _tile_windows(plan):
+            pixels = read_tile(plan.zoom, x, y)[part]
+            dataset.write(pixels.transpose(2, 0, 1), window=Window(col, row, width, height))
+
+    staged_cog(out, profile, fill, tags, predictor=2)
+    with rasterio.open(out) as check:
+        assert check.width == plan.width and check.height == plan.height
+    return out
+
+
+def staged_cog(
+    out: Path,
+    profile: dict[str, Any],
+    fill: Callable[[Any], None],
+    tags: dict[str, str],
+    predictor: int,
+    nodata: float | None = None,
+) -> Path:
+    """Writes a COG at `out`: `fill(dataset)` writes a tiled GeoTIFF of `profile` on disk,
+    window by window, which is then translated to a COG (internal average overviews,
+    DEFLATE with `predictor`, `tags`) and renamed into place: complete or not at all."""
+    # Imported here, so that planning an export (all the API does for most) loads no GDAL.
+    import rasterio
+    from rio_cogeo.cogeo import cog_translate
+    from rio_cogeo.profiles import cog_profiles
+
+    # Window by window into a tiled GeoTIFF on disk, then translated to a COG from there:
+    # memory stays bounded by a window and GDAL's cache, whatever the export's size (the
+    # whole mosaic in memory took 1.9 GB for 88 Mpx).
     cog_profile = cog_profiles.get("deflate")
-    cog_profile.update({"predictor": 2, "blockxsize": 256, "blockysize": 256})
+    cog_profile.update({"predictor": predictor, "blockxsize": 256, "blockysize": 256})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
     staging = out.with_name(f".{out.name}.staging.tif")
@@ -166,14 +191,12 @@ def write_cog(plan: CogExport, read_tile: Callable[[int, int, int], np.ndarray],
         # GDAL's block cache defaults to 5% of the machine's memory: bound it as well.
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             with rasterio.open(staging, "w", **profile) as dataset:
-                for x, y, part, (col, row, width, height) in _tile_windows(plan):
-                    pixels = read_tile(plan.zoom, x, y)[part]
-                    window = Window(col, row, width, height)
-                    dataset.write(pixels.transpose(2, 0, 1), window=window)
+                fill(dataset)
             cog_translate(
                 str(staging),
                 str(tmp),
                 cog_profile,
+                nodata=nodata,
                 overview_resampling="average",
                 additional_cog_metadata=tags,
                 in_memory=False,
@@ -183,6 +206,4 @@ def write_cog(plan: CogExport, read_tile: Callable[[int, int, int], np.ndarray],
     finally:
         staging.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
-    with rasterio.open(out) as check:
-        assert check.width == plan.width and check.height == plan.height
     return out
