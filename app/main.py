@@ -26,7 +26,18 @@ from app.middleware import (
 from app.openapi import install as install_openapi
 from app.queue import JobQueue
 from app.redis_pipe import PipelinedRedis
-from app.routers import export, features, health, layout, ogc, tilejson, tiles, viewer, wmts
+from app.routers import (
+    export,
+    features,
+    health,
+    layout,
+    ogc,
+    terrain,
+    tilejson,
+    tiles,
+    viewer,
+    wmts,
+)
 from app.routers.viewer import STATIC_DIR
 from app.services import EXPOSED_HEADERS, Services
 from app.tile_service import TileService
@@ -140,6 +151,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         viewer.router,
         layout.router,
         features.router,
+        terrain.router,
         export.router,
         tiles.router,
     ):
