@@ -35,6 +35,7 @@ from app.routers import (
     terrain,
     tilejson,
     tiles,
+    vector,
     viewer,
     wmts,
 )
@@ -152,6 +153,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         layout.router,
         features.router,
         terrain.router,
+        vector.router,
         export.router,
         tiles.router,
     ):

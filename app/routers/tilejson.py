@@ -13,6 +13,7 @@ from app.routers.factory import WorldRoutes, world_router
 from app.routers.terrain import ENCODING_QUERY
 from app.services import services
 from core.layers.terrain import Encoding, NoPlanRelief
+from core.layers.vector import VECTOR_LAYERS, NoPlan
 from core.plans import plan_spec
 from core.world import World
 
@@ -104,6 +105,26 @@ def terrain_tilejson(
     return document
 
 
+def vector_tilejson(request: Request, world: World) -> dict[str, Any]:
+    """TileJSON of a world's vector tiles (app/routers/vector.py) with their `vector_layers`."""
+    if plan_spec(world) is None:
+        raise ApiError(404, str(NoPlan(world)))
+    document = tilejson_document(request, world)
+    document.pop("tile_size", None)  # an MVT has no pixel size
+    base = f"{base_url(request)}/worlds/{world.id}/vector"
+    document.update(
+        name=f"{world.name or world.id} vector tiles",
+        description=f"Vector features of the fictional world {world.id!r}, from its plan",
+        tiles=[f"{base}/{{z}}/{{x}}/{{y}}.pbf{key_query(request)}"],
+        format="pbf",
+        vector_layers=[
+            {"id": name, "minzoom": world.min_zoom, "maxzoom": world.max_zoom, **layer}
+            for name, layer in VECTOR_LAYERS.items()
+        ],
+    )
+    return document
+
+
 def _routes(routes: WorldRoutes) -> None:
     @routes.route(
         "/tilejson.json",
@@ -137,6 +158,15 @@ def _routes(routes: WorldRoutes) -> None:
         encoding: Encoding = ENCODING_QUERY,
     ) -> dict[str, Any]:
         return terrain_tilejson(request, world, encoding)
+
+    @routes.route(
+        "/vector.json",
+        summary="TileJSON of a world's vector tiles",
+        default_summary="TileJSON of the default world's vector tiles",
+        responses={404: {}},
+    )
+    async def vector_json(request: Request, world: World = routes.world) -> dict[str, Any]:
+        return vector_tilejson(request, world)
 
 
 router = world_router(_routes, tags=["metadata"], dependencies=[Depends(require_key_for_tiles)])
