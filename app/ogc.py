@@ -113,8 +113,8 @@ ELEVATION = TileLayer(
     tilejson="/worlds/{world}/terrain.json",
     offered=_has_plan,
 )
-# Vector and elevation join when their routes are in (app/routers/ogc.py ANSWERS).
-TILE_LAYERS = (IMAGERY,)
+# Vector tiles join when their route is in (app/routers/ogc.py ANSWERS).
+TILE_LAYERS = (IMAGERY, ELEVATION)
 
 
 def tile_matrix_set_id(tile_size: int) -> str:

@@ -11,7 +11,14 @@ import mercantile
 import morecantile
 import pytest
 
-from app.ogc import CONFORMANCE, TILE_LAYERS, conformance
+from app.ogc import (
+    CONFORMANCE,
+    TILE_LAYERS,
+    Links,
+    conformance,
+    tile_matrix_set,
+    tile_matrix_set_id,
+)
 from tests.stack import Stack
 from tests.test_serving import CATALOG, tile_at
 
@@ -153,29 +160,53 @@ def test_a_tileset_says_which_tiles_exist_and_where(stack: Stack) -> None:
     )
 
 
-def test_the_tile_template_gives_the_xyz_tile(stack: Stack) -> None:
-    tileset = _json(stack, f"/ogc/collections/testland/map/tiles/{QUAD}")
-    template = _link(tileset, "item")
-    assert template["templated"] is True and template["type"] == "image/png"
-    z, x, y = tile_at("testland", 5, 7)
-    url = (
-        template["href"]
-        .replace("{tileMatrix}", str(z))
+def _expand(template: str, z: int, x: int, y: int) -> str:
+    return (
+        template.replace("{tileMatrix}", str(z))
         .replace("{tileRow}", str(y))
         .replace("{tileCol}", str(x))
     )
+
+
+@pytest.mark.parametrize(
+    ("world", "tiles", "media_type", "xyz"),
+    [
+        ("testland", "map/tiles", "image/png", "/worlds/testland/{z}/{x}/{y}.png"),
+        ("planland", "coverage/tiles", "image/png", "/worlds/planland/terrain/{z}/{x}/{y}.png"),
+    ],
+)
+def test_the_tile_template_gives_the_xyz_tile(
+    stack: Stack, world: str, tiles: str, media_type: str, xyz: str
+) -> None:
+    tileset = _json(stack, f"/ogc/collections/{world}/{tiles}/{QUAD}")
+    template = _link(tileset, "item")
+    assert template["templated"] is True and template["type"] == media_type
+    z, x, y = tile_at(world, CATALOG.get(world).min_zoom + 3, 9)
+    url = _expand(template["href"], z, x, y)
     ogc_tile = _get(stack, url)
-    xyz = _get(stack, f"/worlds/testland/{z}/{x}/{y}.png")
-    assert ogc_tile.status_code == xyz.status_code == 200
-    assert ogc_tile.content == xyz.content
-    assert ogc_tile.headers["content-type"] == "image/png"
-    assert ogc_tile.headers["etag"] == xyz.headers["etag"]
-    assert ogc_tile.headers["cache-control"] == xyz.headers["cache-control"]
-    again = _get(stack, url, headers={"If-None-Match": xyz.headers["etag"]})
+    xyz_tile = _get(stack, xyz.format(z=z, x=x, y=y))
+    assert ogc_tile.status_code == xyz_tile.status_code == 200
+    assert ogc_tile.content == xyz_tile.content
+    assert ogc_tile.headers["content-type"] == media_type
+    assert ogc_tile.headers["etag"] == xyz_tile.headers["etag"]
+    assert ogc_tile.headers["cache-control"] == xyz_tile.headers["cache-control"]
+    again = _get(stack, url, headers={"If-None-Match": xyz_tile.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
     head = httpx.head(url, timeout=60)
     assert head.status_code == 200 and head.content == b""
-    assert head.headers["content-length"] == str(len(xyz.content))
+    assert head.headers["content-length"] == str(len(xyz_tile.content))
+
+
+def test_worlds_without_a_plan_have_imagery_only(stack: Stack) -> None:
+    links = _json(stack, "/ogc/collections/testland")["links"]
+    assert [link["rel"] for link in links if "tilesets-" in link["rel"]] == [f"{REL}tilesets-map"]
+    planned = _json(stack, "/ogc/collections/planland")["links"]
+    assert {f"{REL}tilesets-map", f"{REL}tilesets-coverage"} <= {link["rel"] for link in planned}
+    for path in ("coverage/tiles", f"coverage/tiles/{QUAD}", f"coverage/tiles/{QUAD}/4/7/7"):
+        response = _get(stack, f"/ogc/collections/testland/{path}")
+        assert response.status_code == 404
+        assert "world 'testland' has no elevation" in response.json()["error"]
+        assert response.json()["tilesets"] == ["/ogc/collections/testland/map/tiles"]
 
 
 @pytest.mark.parametrize(
@@ -228,12 +259,22 @@ def test_a_server_that_wants_keys_wants_them_here_too(stack: Stack) -> None:
     assert httpx.get(f"{api}{tileset_path}?key=wrong", timeout=30).status_code == 403
     tileset = httpx.get(f"{api}{tileset_path}?key=tiles-key", timeout=30).json()
     z, x, y = tile_at("testland", 5, 7)
-    url = (
-        _link(tileset, "item")["href"]
-        .replace("{tileMatrix}", str(z))
-        .replace("{tileRow}", str(y))
-        .replace("{tileCol}", str(x))
-    )
+    url = _expand(_link(tileset, "item")["href"], z, x, y)
     assert url.endswith("?key=tiles-key")
     assert httpx.get(url, timeout=120).status_code == 200
     assert httpx.get(url.partition("?")[0], timeout=30).status_code == 401
+
+
+def test_512_pixel_worlds_get_a_quad_of_their_own() -> None:
+    """No network: the set for 512-px tiles is the same grid with cells half as big."""
+    links = Links("https://tiles.example.org", "")
+    assert tile_matrix_set_id(512) == "WebMercatorQuad512"
+    wide = morecantile.TileMatrixSet.model_validate(
+        tile_matrix_set("WebMercatorQuad512", 512, links)
+    )
+    quad = morecantile.tms.get(QUAD)
+    assert wide.uri is None  # not the registered WebMercatorQuad
+    for z in range(24):
+        assert wide.matrix(z).cellSize == pytest.approx(quad.matrix(z + 1).cellSize, rel=1e-12)
+        assert wide.matrix(z).matrixWidth == quad.matrix(z).matrixWidth
+        assert wide.xy_bounds(3, 5, z) == pytest.approx(quad.xy_bounds(3, 5, z), rel=1e-9)

@@ -15,17 +15,27 @@ from app.auth import require_key_for_tiles
 from app.errors import ApiError
 from app.ogc import OGC_PREFIX, TileLayer
 from app.openapi import _tile_responses as tile_responses
+from app.routers.terrain import _terrain as terrain_tile
 from app.routers.tilejson import base_url, key_query
-
-# The XYZ route's own answer (private there: tiles.py has no other caller to name it for).
 from app.routers.tiles import _tile as imagery_tile
 from app.services import services
 from app.validation import resolve_world
 from core.world import World
 
 TileAnswer = Callable[[Request, World, tuple[int, int, int]], Awaitable[Response]]
-# What answers each layer's tiles: the code of its XYZ route.
-ANSWERS: dict[str, TileAnswer] = {ogc.IMAGERY.name: imagery_tile}
+
+
+async def elevation_tile(request: Request, world: World, xyz: tuple[int, int, int]) -> Response:
+    # Coverage tiles are Terrain-RGB, the encoding the tileset metadata names.
+    return await terrain_tile(request, world, xyz, "mapbox")
+
+
+# What answers each layer's tiles: the code of its XYZ route (private there: no other
+# caller had named it), so the answers are the XYZ answers.
+ANSWERS: dict[str, TileAnswer] = {
+    ogc.IMAGERY.name: imagery_tile,
+    ogc.ELEVATION.name: elevation_tile,
+}
 
 WORLD_ID = Path(alias="collectionId", description="a world id (see /ogc/collections)")
 TMS_ID = Path(alias="tileMatrixSetId", description="WebMercatorQuad")
