@@ -113,8 +113,7 @@ ELEVATION = TileLayer(
     tilejson="/worlds/{world}/terrain.json",
     offered=_has_plan,
 )
-# Vector tiles join when their route is in (app/routers/ogc.py ANSWERS).
-TILE_LAYERS = (IMAGERY, ELEVATION)
+TILE_LAYERS = (IMAGERY, VECTOR, ELEVATION)
 
 
 def tile_matrix_set_id(tile_size: int) -> str:
@@ -355,8 +354,21 @@ def tileset(
         "centerPoint": {"coordinates": [lon, lat], "tileMatrix": str(world.min_zoom), "crs": CRS84},
     }
     if vector_layers:
+        # The MVT layers a tile holds, with their fields (TileJSON's vector_layers).
         document["layers"] = [
-            {"id": layer_id, "dataType": "vector", "description": spec.get("description", "")}
+            {
+                "id": layer_id,
+                "dataType": "vector",
+                "description": spec["description"],
+                "minTileMatrix": str(world.min_zoom),
+                "maxTileMatrix": str(world.max_zoom),
+                "propertiesSchema": {
+                    "type": "object",
+                    "properties": {
+                        field: {"description": text} for field, text in spec["fields"].items()
+                    },
+                },
+            }
             for layer_id, spec in vector_layers.items()
         ]
     tile_links = _tileset_links(world, layer, identifier, links)

@@ -91,7 +91,8 @@ def test_conformance_declares_the_classes_served(stack: Stack) -> None:
     declared = _json(stack, "/ogc/conformance")["conformsTo"]
     assert declared == conformance()["conformsTo"]
     assert set(CONFORMANCE) <= set(declared)
-    assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/png" in declared
+    for encoding in ("png", "mvt"):
+        assert f"http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{encoding}" in declared
     # Not implemented, so not declared.
     assert not [c for c in declared if c.endswith(("/dataset-tilesets", "/html", "/oas30"))]
 
@@ -173,6 +174,12 @@ def _expand(template: str, z: int, x: int, y: int) -> str:
     [
         ("testland", "map/tiles", "image/png", "/worlds/testland/{z}/{x}/{y}.png"),
         ("planland", "coverage/tiles", "image/png", "/worlds/planland/terrain/{z}/{x}/{y}.png"),
+        (
+            "planland",
+            "tiles",
+            "application/vnd.mapbox-vector-tile",
+            "/worlds/planland/vector/{z}/{x}/{y}.pbf",
+        ),
     ],
 )
 def test_the_tile_template_gives_the_xyz_tile(
@@ -183,16 +190,22 @@ def test_the_tile_template_gives_the_xyz_tile(
     assert template["templated"] is True and template["type"] == media_type
     z, x, y = tile_at(world, CATALOG.get(world).min_zoom + 3, 9)
     url = _expand(template["href"], z, x, y)
-    ogc_tile = _get(stack, url)
+    first = _get(stack, url)
+    if tiles == "tiles":  # vector tiles: sent on to the vector route's URL
+        assert first.status_code == 307
+        assert first.headers["location"] == f"{stack.base_url}{xyz.format(z=z, x=x, y=y)}"
+    ogc_tile = _get(stack, url, follow_redirects=True)
     xyz_tile = _get(stack, xyz.format(z=z, x=x, y=y))
     assert ogc_tile.status_code == xyz_tile.status_code == 200
     assert ogc_tile.content == xyz_tile.content
     assert ogc_tile.headers["content-type"] == media_type
     assert ogc_tile.headers["etag"] == xyz_tile.headers["etag"]
     assert ogc_tile.headers["cache-control"] == xyz_tile.headers["cache-control"]
-    again = _get(stack, url, headers={"If-None-Match": xyz_tile.headers["etag"]})
+    again = _get(
+        stack, url, headers={"If-None-Match": xyz_tile.headers["etag"]}, follow_redirects=True
+    )
     assert again.status_code == 304 and again.content == b""
-    head = httpx.head(url, timeout=60)
+    head = httpx.head(url, timeout=60, follow_redirects=True)
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-length"] == str(len(xyz_tile.content))
 
@@ -201,12 +214,27 @@ def test_worlds_without_a_plan_have_imagery_only(stack: Stack) -> None:
     links = _json(stack, "/ogc/collections/testland")["links"]
     assert [link["rel"] for link in links if "tilesets-" in link["rel"]] == [f"{REL}tilesets-map"]
     planned = _json(stack, "/ogc/collections/planland")["links"]
-    assert {f"{REL}tilesets-map", f"{REL}tilesets-coverage"} <= {link["rel"] for link in planned}
-    for path in ("coverage/tiles", f"coverage/tiles/{QUAD}", f"coverage/tiles/{QUAD}/4/7/7"):
-        response = _get(stack, f"/ogc/collections/testland/{path}")
-        assert response.status_code == 404
-        assert "world 'testland' has no elevation" in response.json()["error"]
-        assert response.json()["tilesets"] == ["/ogc/collections/testland/map/tiles"]
+    assert [link["rel"] for link in planned if "tilesets-" in link["rel"]] == [
+        f"{REL}tilesets-{kind}" for kind in ("map", "vector", "coverage")
+    ]
+    for layer, what in (("coverage/tiles", "elevation"), ("tiles", "vector tiles")):
+        for path in (layer, f"{layer}/{QUAD}", f"{layer}/{QUAD}/4/7/7"):
+            response = _get(stack, f"/ogc/collections/testland/{path}")
+            assert response.status_code == 404
+            assert f"world 'testland' has no {what}" in response.json()["error"]
+            assert response.json()["tilesets"] == ["/ogc/collections/testland/map/tiles"]
+
+
+def test_the_vector_tileset_lists_its_layers_and_fields(stack: Stack) -> None:
+    tileset = _json(stack, f"/ogc/collections/planland/tiles/{QUAD}")
+    assert tileset["dataType"] == "vector"
+    layers = {layer["id"]: layer for layer in tileset["layers"]}
+    assert set(layers) == {"water", "waterway", "road", "bridge", "place", "landcover", "contour"}
+    assert set(layers["contour"]["propertiesSchema"]["properties"]) == {"ele", "index"}
+    assert set(layers["place"]["propertiesSchema"]["properties"]) >= {"name", "population"}
+    # The same layers as the vector TileJSON names.
+    tilejson = _json(stack, _link(tileset, "alternate")["href"])
+    assert [layer["id"] for layer in tilejson["vector_layers"]] == list(layers)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
 from app import ogc
 from app.auth import require_key_for_tiles
@@ -20,6 +21,7 @@ from app.routers.tilejson import base_url, key_query
 from app.routers.tiles import _tile as imagery_tile
 from app.services import services
 from app.validation import resolve_world
+from core.layers.vector import VECTOR_LAYERS
 from core.world import World
 
 TileAnswer = Callable[[Request, World, tuple[int, int, int]], Awaitable[Response]]
@@ -30,12 +32,24 @@ async def elevation_tile(request: Request, world: World, xyz: tuple[int, int, in
     return await terrain_tile(request, world, xyz, "mapbox")
 
 
+async def vector_tile(request: Request, world: World, xyz: tuple[int, int, int]) -> Response:
+    """The vector route keeps its answer inside its endpoint, so clients are sent to the
+    XYZ URL (the one vector.json gives; ETag, 304 and HEAD are answered there)."""
+    z, x, y = xyz
+    url = f"{base_url(request)}/worlds/{world.id}/vector/{z}/{x}/{y}.pbf{key_query(request)}"
+    # The redirect never changes for a world: clients may keep it and skip the hop.
+    return RedirectResponse(url, 307, headers={"Cache-Control": "public, max-age=86400"})
+
+
 # What answers each layer's tiles: the code of its XYZ route (private there: no other
 # caller had named it), so the answers are the XYZ answers.
 ANSWERS: dict[str, TileAnswer] = {
     ogc.IMAGERY.name: imagery_tile,
+    ogc.VECTOR.name: vector_tile,
     ogc.ELEVATION.name: elevation_tile,
 }
+
+REDIRECTS = {ogc.VECTOR.name: {"307": {"description": "the tile's XYZ URL (Location)"}}}
 
 WORLD_ID = Path(alias="collectionId", description="a world id (see /ogc/collections)")
 TMS_ID = Path(alias="tileMatrixSetId", description="WebMercatorQuad")
@@ -166,6 +180,7 @@ def _layer_routes(layer: TileLayer) -> None:
     """A layer's tilesets list, tileset and tiles below /collections/{collectionId}."""
     base = f"/collections/{{collectionId}}/{layer.path}"
     answer = ANSWERS[layer.name]
+    vector_layers = VECTOR_LAYERS if layer is ogc.VECTOR else None
 
     async def tilesets(request: Request, world_id: str = WORLD_ID) -> dict[str, Any]:
         world = _offered(_world(request, world_id), layer)
@@ -176,7 +191,7 @@ def _layer_routes(layer: TileLayer) -> None:
     ) -> dict[str, Any]:
         world = _offered(_world(request, world_id), layer)
         _matrix_set_of(world, identifier, request)
-        return ogc.tileset(world, layer, _links(request))
+        return ogc.tileset(world, layer, _links(request), vector_layers)
 
     async def tile(
         request: Request,
@@ -214,6 +229,7 @@ def _layer_routes(layer: TileLayer) -> None:
         summary=f"A {layer.data_type} tile ({layer.media_type}), the XYZ tile's bytes",
         responses={
             **tile_responses(),
+            **REDIRECTS.get(layer.name, {}),
             "200": {"description": "the tile", "content": {layer.media_type: {}}},
             "404": {
                 "description": "unknown world or tile matrix set, tile outside the limits",
