@@ -353,6 +353,12 @@ def _zoom_range(text: str) -> tuple[int, int]:
         raise ValueError(f"zoom must be N or N-M, got {text!r}") from None
 
 
+def _layer_output(output: Path, layer: str | None) -> Path:
+    """Where a package of `layer` goes: `-o` itself for imagery, else beside it with the
+    layer in its name (carana.pmtiles -> carana-terrain.pmtiles), as the API names them."""
+    return output if layer is None else output.with_name(f"{output.stem}-{layer}{output.suffix}")
+
+
 def export(args: argparse.Namespace) -> int:
     from app.export import store_reader, write_export
     from app.offline import write_offline_viewer
@@ -372,29 +378,32 @@ def export(args: argparse.Namespace) -> int:
         minzoom, maxzoom = _zoom_range(args.zoom)
         deployment = Deployment.connect(config)
         world = deployment.world(args.world)
-        options = {"sea_depth": args.sea_depth or None}  # unset: the format's default
-        plan = plan_export(
-            world,
-            parse_bbox(args.bbox),
-            args.format,
-            minzoom,
-            maxzoom,
-            settings.export_max_pixels,
-            options,
-        )
+        # One package per layer; unset options are None (the format's default).
+        plans = [
+            plan_export(
+                world,
+                parse_bbox(args.bbox),
+                args.format,
+                minzoom,
+                maxzoom,
+                settings.export_max_pixels,
+                {"sea_depth": args.sea_depth or None, "layer": layer},
+            )
+            for layer in (args.layers.split(",") if args.layers else [None])
+        ]
     except (SeedError, ValueError) as exc:
         print(f"synthtiles export: {exc}", file=sys.stderr)
         return 2
-    made, skipped, failures = deployment.generate(world, plan.units(), Priority.INTERACTIVE)
+    units = [unit for plan in plans for unit in plan.units()]
+    made, skipped, failures = deployment.generate(world, units, Priority.INTERACTIVE)
     if failures:
         print(f"synthtiles export: {len(failures)} units failed: {failures[:5]}", file=sys.stderr)
         return 1
 
-    write_export(plan, store_reader(deployment.store, world.id), args.output, settings.attribution)
-    print(
-        f"wrote {args.output}: {plan.describe()} "
-        f"({made} units generated, {skipped} already existed)"
-    )
+    for plan in plans:
+        out = _layer_output(args.output, plan.options.get("layer"))
+        write_export(plan, store_reader(deployment.store, world.id), out, settings.attribution)
+        print(f"wrote {out}: {plan.describe()} ({made} units generated, {skipped} already existed)")
     if args.with_viewer:
         page = write_offline_viewer(args.output.parent, args.output.name)
         print(f"wrote {page}: open it in a browser (see README, 'Offline exercise')")
@@ -461,6 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--zoom", required=True, help="N for a COG; N or N-M (e.g. 10-14) for a tile package"
     )
     export_cmd.add_argument("-o", "--output", type=Path, required=True)
+    export_cmd.add_argument(
+        "--layers",
+        help="mbtiles/pmtiles: comma-separated layers, one package each: imagery (at -o), "
+        "terrain, vector (beside it, e.g. out-terrain.pmtiles); default: imagery",
+    )
     export_cmd.add_argument(
         "--sea-depth",
         action="store_true",

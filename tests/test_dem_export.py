@@ -20,6 +20,7 @@ from core.bbox import AreaError
 from core.exports import FORMATS, plan_export
 from core.exports.dem import NODATA, DemExport
 from core.layers.terrain import terrain_region
+from core.plans import world_plan
 from core.world import WorldCatalog
 from tests.conftest import require_redis
 from tests.stack import WORLDS_FILE, Stack
@@ -33,6 +34,12 @@ ORIGIN = 20037508.342789244
 BBOX = (10.2, -1.3, 10.5, -1.0)
 ZOOM = 11
 GDALDEM = shutil.which("gdaldem")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _plan_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Planland's plan is cached in a temporary folder, not the repository's."""
+    world_plan(WORLD, tmp_path_factory.mktemp("plans"))
 
 
 def _plan(sea_depth: bool | None = None) -> DemExport:

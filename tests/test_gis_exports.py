@@ -179,7 +179,7 @@ def test_large_package_export_runs_as_a_job(stack: Stack, tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"format": "zip", "zoom": 4}, 400, "Input should be 'cog', 'mbtiles' or 'pmtiles'"),
+        ({"format": "zip", "zoom": 4}, 400, "Input should be 'cog', 'mbtiles', 'pmtiles' or 'dem'"),
         ({"format": "mbtiles", "minzoom": 6, "maxzoom": 4}, 400, "inverted"),
         ({"format": "pmtiles", "minzoom": 1, "maxzoom": 4}, 400, "outside world"),
         ({"format": "pmtiles", "minzoom": 4}, 400, "both minzoom and maxzoom"),

@@ -29,6 +29,7 @@ from app.services import Services, services
 from app.validation import resolve_world
 from core.bbox import AreaError, parse_bbox
 from core.exports import FORMATS, Export, ExportTooLarge, plan_export
+from core.exports.packages import LAYERS
 from core.protocol import Priority
 from core.store import iter_stream
 
@@ -37,6 +38,7 @@ log = logging.getLogger("synthtiles.export")
 _NO_STORE = {"Cache-Control": "no-store"}
 # The registry's names, so the request schema's enum (and its 400) follows the registry.
 FormatName = Literal[tuple(FORMATS)]
+LayerName = Literal[LAYERS]
 
 
 class ExportRequest(BaseModel):
@@ -56,10 +58,15 @@ class ExportRequest(BaseModel):
     sea_depth: bool | None = Field(
         None, description="dem: the sea floor (negative metres) at sea instead of nodata"
     )
+    layer: LayerName | None = Field(
+        None,
+        description="mbtiles or pmtiles: the one layer the package holds: imagery (default), "
+        "terrain (Terrain-RGB PNGs) or vector (gzipped MVT); ask once per layer",
+    )
 
     def options(self) -> dict[str, object]:
         """The format's own options, as `plan_export` takes them (unset ones are None)."""
-        return {"sea_depth": self.sea_depth}
+        return {"sea_depth": self.sea_depth, "layer": self.layer}
 
     def zoom_range(self) -> tuple[int, int]:
         ranged = self.minzoom is not None or self.maxzoom is not None

@@ -33,9 +33,11 @@ def metadata_rows(meta: TilesetMetadata) -> list[tuple[str, str]]:
         ("maxzoom", str(meta.maxzoom)),
         ("attribution", meta.attribution),
         ("description", meta.description),
-        ("type", "baselayer"),
+        ("type", meta.layer_type),
         ("version", meta.version),
     ]
+    if meta.vector_layers is not None:  # required for MVT packages (MBTiles 1.3)
+        rows.append(("json", json.dumps({"vector_layers": meta.vector_layers})))
     rows += [(key, json.dumps(value)) for key, value in meta.extra.items()]
     return rows
 

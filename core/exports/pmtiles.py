@@ -24,7 +24,8 @@ HEADER_BYTES = 127
 # Readers fetch the header and root directory in one 16 KiB request.
 ROOT_LIMIT = 16_384 - HEADER_BYTES
 _COMPRESSION_NONE, _COMPRESSION_GZIP = 1, 2
-_TILE_TYPES = {"png": 2, "jpg": 3, "jpeg": 3, "webp": 4, "avif": 5}
+_TILE_TYPES = {"pbf": 1, "mvt": 1, "png": 2, "jpg": 3, "jpeg": 3, "webp": 4, "avif": 5}
+_COMPRESSIONS = {"none": _COMPRESSION_NONE, "gzip": _COMPRESSION_GZIP}
 _COPY_CHUNK = 8 << 20
 
 
@@ -125,7 +126,7 @@ def _header(
         *counts,
         1,  # clustered
         _COMPRESSION_GZIP,  # directories and metadata
-        _COMPRESSION_NONE,  # tiles (PNG is already compressed)
+        _COMPRESSIONS[meta.tile_compression],  # tiles (none for PNGs: already compressed)
         tile_type,
         meta.minzoom,
         meta.maxzoom,
@@ -146,7 +147,7 @@ def _metadata_json(meta: TilesetMetadata) -> bytes:
         "name": meta.name,
         "description": meta.description,
         "attribution": meta.attribution,
-        "type": "baselayer",
+        "type": meta.layer_type,
         "format": meta.tile_format,
         "version": meta.version,
         "bounds": list(meta.bounds),
@@ -155,6 +156,8 @@ def _metadata_json(meta: TilesetMetadata) -> bytes:
         "maxzoom": meta.maxzoom,
         **meta.extra,
     }
+    if meta.vector_layers is not None:
+        document["vector_layers"] = meta.vector_layers
     return gzip.compress(json.dumps(document, sort_keys=True).encode(), mtime=0)
 
 
