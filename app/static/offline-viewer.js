@@ -70,7 +70,11 @@
     map.addControl(new maplibregl.ScaleControl());
     const coords = document.getElementById("coords");
     map.on("mousemove", (e) => {
-      coords.textContent = `${e.lngLat.lat.toFixed(5)}, ${e.lngLat.lng.toFixed(5)} · z${map.getZoom().toFixed(1)}`;
+      const zoom = map.getZoom().toFixed(1);
+      // MGRS too where the page has mgrs-grid.js (served by the app; bundles lack it so far).
+      coords.textContent = window.SynthGrid
+        ? SynthGrid.readout(e.lngLat.lng, e.lngLat.lat, zoom)
+        : `${e.lngLat.lat.toFixed(5)}, ${e.lngLat.lng.toFixed(5)} · z${zoom}`;
     });
     if (metadata.name) document.title = `${metadata.name} · synthtiles offline`;
     panel.hidden = true;
