@@ -226,7 +226,8 @@ def _layer_routes(layer: TileLayer) -> None:
         methods=["GET", "HEAD"],
         response_class=Response,
         name=f"ogc_{layer.name}_tile",
-        summary=f"A {layer.data_type} tile ({layer.media_type}), the XYZ tile's bytes",
+        summary=f"A {layer.data_type} tile ({layer.media_type}): "
+        + ("a 307 to its XYZ URL" if layer.name in REDIRECTS else "the XYZ tile's bytes"),
         responses={
             **tile_responses(),
             **REDIRECTS.get(layer.name, {}),
