@@ -151,6 +151,7 @@ def _routes(routes: WorldRoutes) -> None:
         "/terrain.json",
         summary="TileJSON of a world's elevation tiles",
         default_summary="TileJSON of the default world's elevation tiles",
+        responses={404: {}},
     )
     async def terrain_json(
         request: Request,
