@@ -2,7 +2,7 @@
 format: one protobuf per fontstack and 256-codepoint range) from DejaVu fonts on this
 machine, into app/static/vendor/glyphs/<fontstack>/<start>-<end>.pbf.
 
-    .venv/bin/python tools/build_glyphs.py [--fonts-dir /usr/share/fonts/truetype/dejavu]
+    .venv/bin/python -m tools.build_glyphs [--fonts-dir /usr/share/fonts/truetype/dejavu]
 
 No npm or PyPI package ships prebuilt glyph PBFs, so they are made here the way
 mapbox/sdf-glyph-foundry makes them: glyphs at 24 px, a 3 px border, a signed distance

@@ -1,7 +1,7 @@
 """Renders a world's topographic map style (GET /worlds/{world}/map-style.json) in Chromium
 with the server's own MapLibre, and saves a screenshot: how the docs' map pictures are made.
 
-    .venv/bin/python tools/render_map.py --base-url http://localhost:8000 \\
+    .venv/bin/python -m tools.render_map --base-url http://localhost:8000 \\
         --center -24.47,-5.76 --zoom 13 --out docs/map-style-carana-z13.png
 
 Needs a running synthtiles API and Debian's Chromium (/usr/bin/chromium, driven by

@@ -28,8 +28,8 @@ LANDCOVER_COLOURS = {
     "forest": "#c5dea9",
     "cropland": "#f3eccb",
     "grassland": "#e6eccd",
-    "bare": "#ebe2d2",
-    "urban": "#e0d6d0",
+    "bare": "#efe8da",
+    "urban": "#d6cbc6",
 }
 WATER = "#a7cdea"
 WATER_LINE = "#5d9ed3"

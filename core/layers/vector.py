@@ -4,7 +4,8 @@ places, land cover and contour lines, for topographic maps drawn by the client.
 Lines and places come straight from the plan's polylines and settlements (the ones the
 imagery is drawn from, as features.geojson's do), so a road in a tile lies on the road in
 the imagery. Areas (sea, lakes, land cover) and contours have no vectors in the plan: they
-are traced from the plan raster of the tile's own zoom plus a margin, so they are as
+are traced from the plan raster (contours from the terrain tiles' surface,
+core/layers/terrain.py) of the tile's own zoom plus a margin, so they are as
 detailed as the zoom shows and continue across tile borders (the raster is a function of
 position, never of the canvas). Geometry is clipped to the tile plus ``BUFFER`` and
 simplified to about half a pixel; the encoder is mapbox-vector-tile.
@@ -26,6 +27,7 @@ from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from core.classes import CLASS_INDEX
+from core.layers.terrain import terrain_heights
 from core.plan.grid import CELLS
 from core.plan.lines import Polylines
 from core.plan.plan import PlanChunk, WorldPlan
@@ -39,7 +41,7 @@ PAD_PX = 8  # raster pixels traced beyond each edge (more than BUFFER, so no sea
 SIMPLIFY_PX = 0.5  # geometry is simplified to this fraction of a pixel
 MIN_AREA_PX = 4.0  # polygons smaller than this many pixels are speckle at this zoom
 ABUTMENT_M = 6.0  # a bridge reaches this far beyond the water's edge on either side
-MAX_BRIDGE_M = 400.0  # a longer stretch of road over water runs along it, not across
+MAX_BRIDGE_M = 400.0  # a longer stretch of road in a river's reach runs along it
 CONTOUR_SMOOTH_PX = 1.0  # Gaussian sigma (well inside PAD_PX: tiles still agree)
 MIN_CONTOUR_PX = 12.0  # closed contours shorter than this are noise, not hills
 LANDCOVER = ("forest", "cropland", "grassland", "bare", "urban")
@@ -192,13 +194,20 @@ def _width_runs(points: np.ndarray, widths: np.ndarray) -> Iterator[tuple[np.nda
             yield points[a:b], float(widths[a:b].mean())
 
 
-def _water_channels(
-    frame: TileFrame, chunks: list[PlanChunk], water: list[BaseGeometry]
-) -> BaseGeometry:
-    """Rivers (not streams: those have culverts and fords) as areas of their width plus
-    the abutments, joined with the lakes and sea: what a road needs a bridge to cross."""
+@dataclass(frozen=True)
+class Crossings:
+    """What a road needs a bridge for: rivers (not streams: those have culverts and
+    fords) and open water. ``reach`` is the area a bridge spans (channel width plus the
+    abutments), ``water`` what it must pass over (a river's centre line or a lake)."""
+
+    reach: BaseGeometry
+    water: BaseGeometry
+
+
+def _crossings(frame: TileFrame, chunks: list[PlanChunk], water: list[BaseGeometry]) -> Crossings:
     box = frame.cell_box(2 * BUFFER)
-    segments, radii = [], []
+    near = (-2 * BUFFER, -2 * BUFFER, EXTENT + 2 * BUFFER, EXTENT + 2 * BUFFER)
+    segments, radii, centre_lines = [], [], []
     for chunk in chunks:
         rivers = chunk.rivers
         for index in np.flatnonzero(rivers.in_box(*box)):
@@ -206,31 +215,58 @@ def _water_channels(
                 continue
             points, widths = rivers.line(index)
             units = frame.from_cells(points)
-            segments += [units[i : i + 2] for i in range(len(units) - 1)]
-            radii.append(widths[:-1] / 2.0)
-    areas = list(water)
+            a, b = units[:-1], units[1:]
+            # Only the segments near the tile: a river's other kilometres need no buffer.
+            keep = ((np.minimum(a, b) <= near[2]) & (np.maximum(a, b) >= near[0])).all(1)
+            if not keep.any():
+                continue
+            segments.append(np.stack([a[keep], b[keep]], 1))
+            radii.append(widths[:-1][keep] / 2.0 + ABUTMENT_M)
+            centre_lines.append(LineString(units))
+    reach = list(water)
     if segments:
         half = np.concatenate(radii) / frame.metres_per_unit
-        areas += list(shapely.buffer(shapely.linestrings(np.stack(segments)), half))
-    return shapely.union_all(areas) if areas else Polygon()
+        reach += list(shapely.buffer(shapely.linestrings(np.concatenate(segments)), half))
+    if not reach:
+        return Crossings(Polygon(), Polygon())
+    return Crossings(shapely.union_all(reach), shapely.union_all([*water, *centre_lines]))
 
 
 def _bridges(
-    roads: list[tuple[LineString, str, float]], channels: BaseGeometry, frame: TileFrame
+    roads: list[tuple[LineString, str, float]], crossings: Crossings, frame: TileFrame
 ) -> list[dict[str, Any]]:
-    if channels.is_empty:
+    """Pieces of road inside a crossing's reach that pass over its water: a road running
+    along a bank, inside the reach but never over the river, gets no bridge."""
+    if crossings.reach.is_empty:
         return []
-    # Each bridge reaches past the banks onto dry ground.
-    crossing = channels.buffer(ABUTMENT_M / frame.metres_per_unit)
-    shapely.prepare(crossing)
+    reach = crossings.reach
+    shapely.prepare(reach)
+    shapely.prepare(crossings.water)
     out = []
     for line, kind, _ in roads:
-        if not crossing.intersects(line):
+        if not reach.intersects(line):
             continue
-        for part in _parts(line.intersection(crossing), LineString):
-            # Longer runs are a road along a bank, inside the river's reach, not across it.
-            if 0 < part.length <= MAX_BRIDGE_M / frame.metres_per_unit:
+        for part in _parts(line.intersection(reach), LineString):
+            over_water = crossings.water.intersects(part)
+            if over_water and 0 < part.length <= MAX_BRIDGE_M / frame.metres_per_unit:
                 out.append(_feature(part, {"kind": kind}))
+    return out
+
+
+def _waterways(
+    frame: TileFrame, chunks: list[PlanChunk], water: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Rivers and streams, ended where they reach a lake or the sea (the plan's lines run
+    on to their outlet; on a map the water area takes over)."""
+    areas = shapely.union_all([f["geometry"] for f in water]) if water else Polygon()
+    shapely.prepare(areas)
+    out = []
+    for line, kind, width in _lines(frame, chunks, "rivers", ("river", "stream")):
+        if areas.intersects(line):
+            pieces = list(_parts(line.difference(areas), LineString))
+        else:
+            pieces = [line]
+        out += [_feature(p, {"kind": kind, "width_m": round(width, 1)}) for p in pieces]
     return out
 
 
@@ -353,27 +389,25 @@ def vector_layers(world: World, z: int, x: int, y: int) -> dict[str, list[dict[s
     plan = _plan(world)
     size = world.tile_size
     frame = TileFrame(z, x, y, size)
-    raster = rasterize(
-        plan, z, x * size - PAD_PX, y * size - PAD_PX, size + 2 * PAD_PX, size + 2 * PAD_PX, size
-    )
+    left, top, side = x * size - PAD_PX, y * size - PAD_PX, size + 2 * PAD_PX
+    raster = rasterize(plan, z, left, top, side, side, size)
     grid = _grid(frame, raster.shape)
     chunks = plan.chunks_in(*frame.cell_box(2 * BUFFER))
     water = _water(frame, raster, grid)
     roads = _lines(frame, chunks, "roads", ("main", "minor", "track"))
-    channels = _water_channels(frame, chunks, [f["geometry"] for f in water])
+    crossings = _crossings(frame, chunks, [f["geometry"] for f in water])
     return {
         "landcover": _landcover(frame, raster, grid),
-        "contour": _contours(frame, raster.elevation, grid),
+        # The surface the terrain tiles encode (lakes flat, rivers cut): contours, hillshade
+        # and 3D terrain of one map agree.
+        "contour": _contours(frame, terrain_heights(world, z, left, top, side, side), grid),
         "water": water,
-        "waterway": [
-            _feature(line, {"kind": kind, "width_m": round(width, 1)})
-            for line, kind, width in _lines(frame, chunks, "rivers", ("river", "stream"))
-        ],
+        "waterway": _waterways(frame, chunks, water),
         "road": [
             _feature(line, {"kind": kind, "width_m": round(width, 1)})
             for line, kind, width in roads
         ],
-        "bridge": _bridges(roads, channels, frame),
+        "bridge": _bridges(roads, crossings, frame),
         "place": _places(frame, chunks),
     }
 
