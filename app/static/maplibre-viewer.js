@@ -1,8 +1,7 @@
 // MapLibre GL viewer: the world's imagery (style.json) or its topographic map
 // (map-style.json), the vector tiles as an overlay, the terrain tiles as a raster-dem source
-// for hillshade and 3D terrain, and the MGRS grid. Tiles still being generated answer
-// 503 + Retry-After; the "retry" protocol asks again after that delay instead of leaving a
-// hole in the map.
+// for hillshade and 3D terrain, and the MGRS grid. Tiles still being generated are asked
+// for again by the "retry" protocol (below) instead of leaving a hole in the map.
 //
 // Page parameters: world, zoom, center=lon,lat, pitch, bearing, base=imagery|map,
 // overlay=1 (vector overlay), hillshade=1, terrain=1 (3D), exaggeration, grid=1 (MGRS).
@@ -12,10 +11,12 @@
   const world = params.get("world");
   const flag = SynthTiles.flag;
 
-  // Imagery tiles may be held by the server while they are generated: at most this many at
-  // once, so that of the browser's six connections to the server some stay free for the
-  // terrain and vector tiles, which are made at once. MapLibre's own limit on image requests
-  // (raster-dem tiles are images too) is raised to match, or waiting imagery would fill it.
+  // Imagery tiles still being generated: asked for in placeholder mode, which answers at
+  // once (a parent stand-in, "pending") instead of holding the connection and then a 503
+  // that the browser logs as an error; the protocol hands MapLibre only the final tile.
+  // At most this many imagery requests at once, so that of the browser's six connections to
+  // the server some stay free for the terrain and vector tiles; MapLibre's own limit on image
+  // requests (raster-dem tiles are images too) is raised, or polling imagery would fill it.
   const IMAGERY_CONNECTIONS = 4;
   maplibregl.setMaxParallelImageRequests(256);
   let fetching = 0;
@@ -37,17 +38,24 @@
 
   maplibregl.addProtocol("retry", async (request, abort) => {
     const url = request.url.replace(/^retry:\/\//, "");
-    for (let attempt = 0; attempt < 60; attempt++) {
+    for (let attempt = 0; attempt < 600; attempt++) {
       await connection(abort.signal);
       let response;
+      let data;
       try {
-        response = await fetch(url, { signal: abort.signal });
-        if (response.ok) return { data: await response.arrayBuffer() };
+        response = await fetch(url, {
+          signal: abort.signal, headers: { "X-Synthtiles-Placeholder": "parent" },
+        });
+        const pending = response.headers.get("X-Synthtiles-Pending") === "true";
+        if (response.ok && !pending) data = await response.arrayBuffer();
       } finally {
         release();
       }
-      if (response.status !== 503) throw new Error(`HTTP ${response.status} for ${url}`);
-      const wait = (Number(response.headers.get("Retry-After")) || 2) * 1000;
+      if (data) return { data };
+      if (!response.ok && response.status !== 503) {
+        throw new Error(`HTTP ${response.status} for ${url}`);
+      }
+      const wait = (Number(response.headers.get("Retry-After")) || 1) * 1000;
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
     throw new Error(`gave up waiting for ${url}`);
