@@ -9,10 +9,15 @@ from core.tile_cache import tile_answer
 
 
 def tile_response(
-    method: str, if_none_match: str | None, png: bytes, etag: str, source: str
+    method: str,
+    if_none_match: str | None,
+    png: bytes,
+    etag: str,
+    source: str,
+    media_type: bytes = b"image/png",
 ) -> Response:
     """A tile answered as the hot path answers it (same status, headers and body)."""
-    status, headers, body = tile_answer(method, if_none_match, png, etag, source)
+    status, headers, body = tile_answer(method, if_none_match, png, etag, source, media_type)
     response = Response(body, status_code=status)
     response.raw_headers = headers  # exactly tile_answer's, no Starlette-computed length
     return response

@@ -19,7 +19,7 @@ from typing import Any
 from app.errors import ApiError
 
 # The XYZ routes' rule for a coordinate (and its 400), private there.
-from app.validation import _parse_int as parse_coordinate
+from app.validation import parse_coordinate
 from app.wmts import PIXEL_SIZE_M
 from core.bbox import ORIGIN
 from core.plans import plan_spec

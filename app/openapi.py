@@ -39,7 +39,7 @@ def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
     return response
 
 
-def _tile_responses() -> dict[str, Any]:
+def tile_responses() -> dict[str, Any]:
     return {
         "200": {"description": "the tile", "content": {"image/png": {}}},
         "304": {"description": "If-None-Match matched the tile's ETag"},
@@ -91,7 +91,7 @@ def document(app: FastAPI) -> dict[str, Any]:
                 responses["400"] = _error("invalid request: the body says which field and why")
             is_tile = path in (DEFAULT_ROUTE, WORLD_ROUTE)
             if is_tile:
-                responses.update(_tile_responses())
+                responses.update(tile_responses())
             if path.startswith("/export") or path == "/metrics":
                 responses.update(_keyed_responses(path, method))
             for parameter in operation.get("parameters", []):

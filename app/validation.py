@@ -17,7 +17,7 @@ def resolve_world(catalog: WorldCatalog, world_id: str) -> World:
     return world
 
 
-def _parse_int(name: str, raw: str) -> int:
+def parse_coordinate(name: str, raw: str) -> int:
     if not INTEGER.match(raw):
         raise ApiError(
             400, f"{name} must be a non-negative integer without sign or leading zeros, got {raw!r}"
@@ -35,9 +35,9 @@ def parse_tile(world: World, z_raw: str, x_raw: str, y_file: str) -> tuple[int, 
             f"unsupported tile format {extension!r}; only {TILE_FORMAT!r} is served",
             formats=[TILE_FORMAT],
         )
-    z = _parse_int("z", z_raw)
-    x = _parse_int("x", x_raw)
-    y = _parse_int("y", stem)
+    z = parse_coordinate("z", z_raw)
+    x = parse_coordinate("x", x_raw)
+    y = parse_coordinate("y", stem)
     if not world.min_zoom <= z <= world.max_zoom:
         raise ApiError(
             404,

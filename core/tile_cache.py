@@ -120,11 +120,16 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def tile_answer(
-    method: str, if_none_match: str | None, png: bytes, etag: str, source: str
+    method: str,
+    if_none_match: str | None,
+    png: bytes,
+    etag: str,
+    source: str,
+    media_type: bytes = b"image/png",
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """(status, raw headers, body) of a tile: 304 when the client's copy matches, HEAD
-    gets the headers and length without the body. CORS and nosniff are added by the caller
-    (the hot path) or the middleware (the route)."""
+    """(status, raw headers, body) of a tile (a PNG unless ``media_type`` says otherwise):
+    304 when the client's copy matches, HEAD gets the headers and length without the body.
+    CORS and nosniff are added by the caller (the hot path) or the middleware (the route)."""
     headers = [
         (b"etag", etag.encode()),
         (b"cache-control", _CACHE_CONTROL),
@@ -132,7 +137,7 @@ def tile_answer(
     ]
     if etag_matches(if_none_match, etag):
         return 304, headers, b""
-    headers.append((b"content-type", b"image/png"))
+    headers.append((b"content-type", media_type))
     headers.append((b"content-length", str(len(png)).encode()))
     return 200, headers, b"" if method == "HEAD" else png
 

@@ -15,10 +15,10 @@ from app import ogc
 from app.auth import require_key_for_tiles
 from app.errors import ApiError
 from app.ogc import OGC_PREFIX, TileLayer
-from app.openapi import _tile_responses as tile_responses
-from app.routers.terrain import _terrain as terrain_tile
+from app.openapi import tile_responses
+from app.routers.terrain import answer_terrain_tile as terrain_tile
 from app.routers.tilejson import base_url, key_query
-from app.routers.tiles import _tile as imagery_tile
+from app.routers.tiles import answer_tile as imagery_tile
 from app.services import services
 from app.validation import resolve_world
 from core.layers.vector import VECTOR_LAYERS

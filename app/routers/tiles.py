@@ -20,7 +20,7 @@ from core.world import World
 PLACEHOLDER_HEADER = "x-synthtiles-placeholder"
 
 
-async def _tile(request: Request, world: World, tile_xyz: TileXYZ) -> Response:
+async def answer_tile(request: Request, world: World, tile_xyz: TileXYZ) -> Response:
     state = services(request)
     tz, tx, ty = tile_xyz
     client = client_id(request)
@@ -56,7 +56,7 @@ def _routes(routes: WorldRoutes) -> None:
     async def tile(
         request: Request, world: World = routes.world, tile: TileXYZ = routes.tile
     ) -> Response:
-        return await _tile(request, world, tile)
+        return await answer_tile(request, world, tile)
 
 
 router = world_router(_routes, tags=["tiles"], dependencies=[Depends(require_key_for_tiles)])

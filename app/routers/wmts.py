@@ -14,7 +14,7 @@ from app.routers.factory import WorldRoutes, world_router
 from app.routers.tilejson import base_url, key_query
 
 # The XYZ route's own answer (private there: tiles.py has no other caller to name it for).
-from app.routers.tiles import _tile as tile_answer
+from app.routers.tiles import answer_tile
 from app.services import services
 from app.wmts import (
     KVP_PATH,
@@ -106,7 +106,7 @@ async def wmts_kvp(request: Request) -> Response:
             return Response(document, media_type="application/xml")
         try:
             # The XYZ route's own answer: same bytes, ETag, 304 and HEAD handling.
-            return await tile_answer(request, parsed.world, (parsed.z, parsed.x, parsed.y))
+            return await answer_tile(request, parsed.world, (parsed.z, parsed.x, parsed.y))
         except (ApiError, Refused) as exc:  # still generating, refused, failed
             headers = dict(getattr(exc, "headers", None) or {})
             if isinstance(exc, Refused):
