@@ -12,10 +12,12 @@ from app.routers.viewer import STATIC_DIR
 # What offline.html loads, relative to the static folder.
 BUNDLED = [
     "offline-viewer.js",
+    "mgrs-grid.js",  # the lat/lon + MGRS readout
     "viewer.css",
     "favicon.png",
     "vendor/maplibre",
     "vendor/pmtiles",
+    "vendor/mgrs",
 ]
 _PACKAGE_LINE = '<meta name="synthtiles-package" content="">'
 
