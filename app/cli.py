@@ -228,29 +228,16 @@ def serve(args: argparse.Namespace) -> int:
             exporters = EmbeddedWorkers(args.embedded_export_workers, role="export-worker")
             exporters.start()
 
-        import uvicorn
-
         host_for_url = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host
         print(
             f"synthtiles: viewer at http://{host_for_url}:{args.port}/  "
             f"(tiles: /{{z}}/{{x}}/{{y}}.png, TileJSON: /tilejson.json)",
             flush=True,
         )
-
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=args.log_level,
-            access_log=args.access_log,
-            limit_concurrency=config.api.max_connections,
-            # The supervisor kills a child that has not answered its health ping in this
-            # time; a child still starting (spawned, importing the app) on a loaded machine
-            # takes longer than uvicorn's 5 s and was killed and restarted in a loop.
-            timeout_worker_healthcheck=API_HEALTHCHECK_S,
-        )
+        if args.server == "granian":
+            _run_granian(args, config)
+        else:
+            _run_uvicorn(args, config)
         return 0
     finally:
         for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -267,6 +254,61 @@ def serve(args: argparse.Namespace) -> int:
             serve_info.unlink(missing_ok=True)
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_uvicorn(args: argparse.Namespace, config: Config) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        limit_concurrency=config.api.max_connections,
+        # The supervisor kills a child that has not answered its health ping in this
+        # time; a child still starting (spawned, importing the app) on a loaded machine
+        # takes longer than uvicorn's 5 s and was killed and restarted in a loop.
+        timeout_worker_healthcheck=API_HEALTHCHECK_S,
+    )
+
+
+def _run_granian(args: argparse.Namespace, config: Config) -> None:
+    """granian's RSGI workers (app.rsgi): cached tiles leave from Rust in one call."""
+    import multiprocessing
+
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    # Fresh interpreters, as uvicorn's workers: forking this process (threads, Redis
+    # and worker handles, signal handlers) would copy far more than an API process needs.
+    multiprocessing.set_start_method("spawn", force=True)
+    os.environ["SYNTHTILES_LOG_LEVEL"] = args.log_level  # the workers' own logging
+    server = Granian(
+        "app.rsgi:create_front",
+        factory=True,
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.RSGI,
+        workers=args.workers,
+        loop=Loops.uvloop,
+        websockets=False,
+        # Requests one process handles at once (uvicorn's limit_concurrency, by request):
+        # beyond it granian stops reading new requests instead of piling them up.
+        backpressure=config.api.max_connections,
+        log_level=args.log_level.lower(),
+        log_access=args.access_log,
+        respawn_failed_workers=True,
+    )
+
+    @server.on_startup
+    def hang_up_stops() -> None:
+        # granian reloads its workers on SIGHUP; a closed terminal stops serve, as before.
+        signal.signal(signal.SIGHUP, server.signal_handler_interrupt)
+
+    server.serve()
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -436,6 +478,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="export worker processes to start (0: rely on `synthtiles export-worker`s)",
     )
     serve_cmd.add_argument("--access-log", action="store_true", help="log every request")
+    serve_cmd.add_argument(
+        "--server",
+        choices=["granian", "uvicorn"],
+        default=os.environ.get("SYNTHTILES_SERVER", "granian"),
+        help="HTTP server of the API processes: granian (RSGI, cached tiles sent from Rust; "
+        "default) or uvicorn (ASGI)",
+    )
     serve_cmd.set_defaults(handler=serve)
 
     worker_cmd = commands.add_parser("worker", help="run one generation worker")

@@ -1,11 +1,17 @@
 """Cached-tile throughput and latency of `synthtiles serve` against nginx serving the same PNGs.
 
-    python benchmarks/bench_cached_tiles.py [--connections 64] [--duration 15] [--api-workers 2]
+    python benchmarks/bench_cached_tiles.py [--connections 64] [--duration 10] [--rounds 3]
+        [--api-workers N (default: one per core, as nginx's worker_processes auto)]
+        [--servers granian,uvicorn] [--layers memory,redis] [--no-verify]
 
-Starts `synthtiles serve` (private Redis, embedded worker) on a fresh store, generates a set of
-tiles, warms the cache, then runs wrk (Debian package `wrk`) against it and against nginx
-(Debian package `nginx`) serving the store directory, and prints both and their ratio.
-Loopback only; every load run is bounded by --duration.
+Starts `synthtiles serve` (private Redis, embedded worker) on a fresh store and generates a
+set of tiles; then nginx (Debian package `nginx`, as many worker processes as API processes)
+serves the store directory, and for each server (`serve --server`) and cache layer (memory:
+the per-process LRU; redis: LRU off, every hit read from Redis and checked against its ETag)
+a fresh `serve` warms the layer and wrk (Debian package `wrk`) runs against nginx and it in
+turns, --rounds times: each ratio is taken between neighbouring runs, so the load other work
+puts on the machine moves both alike (the load average is printed beside them). Loopback
+only; every load run is bounded by --duration.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,7 +55,7 @@ end
 """
 
 NGINX_CONF = """
-worker_processes auto;
+worker_processes {workers};
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log;
 daemon off;
@@ -125,19 +132,60 @@ def run_wrk(base: str, paths_file: Path, connections: int, duration: int, thread
     return parse_wrk(output)
 
 
+def start_serve(
+    tmp: Path, env: dict[str, str], port: int, server: str, api_workers: int, generate: bool
+) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "--log-level",
+            "warning",
+            "serve",
+            "--server",
+            server,
+            "--port",
+            str(port),
+            "--workers",
+            str(api_workers),
+            "--embedded-workers",
+            "1" if generate else "0",
+            "--embedded-export-workers",
+            "0",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / f"api-{server}-{port}.log").open("wb"),
+    )
+
+
+def stop(process: subprocess.Popen, stop_signal: int = signal.SIGINT) -> None:
+    process.send_signal(stop_signal)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="nginx/synthtiles turns")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--api-workers", type=int, default=2)
-    parser.add_argument("--tiles", type=int, default=64, help="distinct cached tiles to cycle")
     parser.add_argument(
-        "--memory-cache-mb",
-        type=int,
-        default=128,
-        help="per-process tile LRU (0: every hit goes to Redis)",
+        "--api-workers", type=int, default=os.cpu_count() or 1, help="default: one per core"
     )
+    parser.add_argument("--tiles", type=int, default=64, help="distinct cached tiles to cycle")
+    parser.add_argument("--servers", default="granian,uvicorn", help="serve --server values")
+    parser.add_argument("--layers", default="memory,redis", help="memory (LRU on), redis (off)")
     parser.add_argument(
         "--no-verify",
         action="store_true",
@@ -148,106 +196,124 @@ def main() -> int:
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             print(f"{tool} is required: apt-get install {tool}", file=sys.stderr)
             return 2
+    servers = args.servers.split(",")
+    layers = args.layers.split(",")
 
     tmp = Path(tempfile.mkdtemp(prefix="synthtiles-bench-"))
     tmp.chmod(0o755)  # nginx workers run as an unprivileged user
     store = tmp / "store"
-    api_port, nginx_port = free_port(), free_port()
-    env = {
+    nginx_port = free_port()
+    base_env = {
         **os.environ,
         "SYNTHTILES_STORE_ROOT": str(store),
-        "SYNTHTILES_MEMORY_CACHE_MB": str(args.memory_cache_mb),
         "SYNTHTILES_VERIFY_CACHED_TILES": "false" if args.no_verify else "true",
     }
-    env.pop("SYNTHTILES_REDIS_URL", None)  # a private Redis, so nothing else is measured
+    base_env.pop("SYNTHTILES_REDIS_URL", None)  # a private Redis, so nothing else is measured
     # Serving cached tiles does not depend on the generator: a procedural world seeds fast.
     worlds_file = tmp / "worlds.toml"
     worlds_file.write_text(BENCH_WORLD)
-    env["SYNTHTILES_WORLDS_FILE"] = str(worlds_file)
-    api = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "--log-level",
-            "warning",
-            "serve",
-            "--port",
-            str(api_port),
-            "--workers",
-            str(args.api_workers),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp / "api.log").open("wb"),
-    )
+    base_env["SYNTHTILES_WORLDS_FILE"] = str(worlds_file)
+    from core.world import WorldCatalog
+
+    world = WorldCatalog.load(worlds_file).default
+    z = world.min_zoom + 2
+    min_x, min_y, max_x, _ = world.tile_range(z)
+    width = max_x - min_x + 1
+    tiles = [(z, min_x + i % width, min_y + i // width) for i in range(args.tiles)]
+    paths = [f"/{tz}/{tx}/{ty}.png" for tz, tx, ty in tiles]
+    paths_file = tmp / "paths.txt"
+    paths_file.write_text("\n".join(paths) + "\n")
+
+    def wrk(base: str, duration: int) -> dict:
+        return run_wrk(base, paths_file, args.connections, duration, args.threads)
+
+    rows: list[tuple[str, dict, float, float]] = []  # name, median figures, ratio, load
     nginx = None
     try:
-        base = f"http://127.0.0.1:{api_port}"
-        wait_http(f"{base}/healthz")
-        tilejson = httpx.get(f"{base}/tilejson.json", timeout=10).json()
-        world = tilejson["synthtiles"]["world"]
-        z = tilejson["minzoom"] + 2
-        from core.world import WorldCatalog
-
-        min_x, min_y, max_x, _ = WorldCatalog.load(worlds_file).get(world).tile_range(z)
-        width = max_x - min_x + 1
-        tiles = [(z, min_x + i % width, min_y + i // width) for i in range(args.tiles)]
-        paths = [f"/{tz}/{tx}/{ty}.png" for tz, tx, ty in tiles]
-        with httpx.Client(base_url=base, timeout=120) as client:
-            for path in paths:  # generate, then warm every layer
-                client.get(path).raise_for_status()
-            sources = {client.get(path).headers["x-synthtiles-source"] for path in paths}
-        assert sources <= {"cache", "memory"}, sources
-        paths_file = tmp / "paths.txt"
-        paths_file.write_text("\n".join(paths) + "\n")
-
+        port = free_port()  # generate the tiles once (embedded worker), then stop
+        api = start_serve(tmp, base_env, port, servers[0], 1, generate=True)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_http(f"{base}/healthz", timeout_s=120)
+            with httpx.Client(base_url=base, timeout=120) as client:
+                for path in paths:
+                    client.get(path).raise_for_status()
+        finally:
+            stop(api)
         conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port, root=store / world))
-        nginx = subprocess.Popen(["nginx", "-c", str(conf)], stderr=subprocess.DEVNULL)
-        wait_http(f"http://127.0.0.1:{nginx_port}{paths[0]}")
-
-        run_wrk(base, paths_file, args.connections, 3, args.threads)  # warm-up
-        ours = run_wrk(base, paths_file, args.connections, args.duration, args.threads)
-        theirs = run_wrk(
-            f"http://127.0.0.1:{nginx_port}",
-            paths_file,
-            args.connections,
-            args.duration,
-            args.threads,
-        )
-        size = sum((store / world / f"{tz}/{tx}/{ty}.png").stat().st_size for tz, tx, ty in tiles)
-        print(
-            f"cached tiles: {len(paths)} distinct, mean {size / len(paths) / 1024:.1f} KiB; "
-            f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; "
-            f"synthtiles API processes: {args.api_workers}; CPUs: {os.cpu_count()}; "
-            f"Redis hits checked against their ETag: {'no' if args.no_verify else 'yes'}"
-        )
-        print(f"{'server':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
-        for name, result in (("synthtiles", ours), ("nginx", theirs)):
-            print(
-                f"{name:<12}{result['rps']:>10.0f}{result['p50_ms']:>10.2f}"
-                f"{result['p99_ms']:>10.2f}{result['non_2xx']:>10.0f}"
+        conf.write_text(
+            NGINX_CONF.format(
+                tmp=tmp, port=nginx_port, root=store / world.id, workers=args.api_workers
             )
-        ratio = ours["rps"] / theirs["rps"]
-        # Issue 12's goals: Redis hits (LRU off) >= 0.2x; with the LRU >= 0.35x, p99 <= 20 ms.
-        target = 0.2 if args.memory_cache_mb == 0 else 0.35
-        print(
-            f"throughput ratio synthtiles/nginx: {ratio:.3f} (target >= {target}); "
-            f"synthtiles p99 {ours['p99_ms']:.1f} ms (target <= 20 ms)"
         )
-        return 0
+        nginx = subprocess.Popen(["nginx", "-c", str(conf)], stderr=subprocess.DEVNULL)
+        nginx_base = f"http://127.0.0.1:{nginx_port}"
+        wait_http(f"{nginx_base}{paths[0]}")
+        for server in servers:
+            for layer in layers:
+                port = free_port()
+                env = {
+                    **base_env,
+                    "SYNTHTILES_MEMORY_CACHE_MB": "128" if layer == "memory" else "0",
+                }
+                api = start_serve(tmp, env, port, server, args.api_workers, generate=False)
+                try:
+                    base = f"http://127.0.0.1:{port}"
+                    wait_http(f"{base}/healthz", timeout_s=120)
+                    with httpx.Client(base_url=base, timeout=120) as client:
+                        for _ in range(args.api_workers * 4):  # every process's layer
+                            for path in paths:
+                                client.get(path).raise_for_status()
+                        sources = {
+                            client.get(path).headers["x-synthtiles-source"] for path in paths
+                        }
+                    assert sources == {"memory" if layer == "memory" else "cache"}, sources
+                    wrk(base, 3)  # warm-up
+                    wrk(nginx_base, 3)
+                    ours, theirs, loads = [], [], []
+                    for _ in range(args.rounds):  # side by side: nginx, then us, in turns
+                        loads.append(load_average())
+                        theirs.append(wrk(nginx_base, args.duration))
+                        ours.append(wrk(base, args.duration))
+                    ratio = statistics.median(
+                        o["rps"] / t["rps"] for o, t in zip(ours, theirs, strict=True)
+                    )
+                    load = statistics.mean(loads)
+                    rows.append((f"nginx (beside {server} {layer})", median_of(theirs), 1.0, load))
+                    rows.append((f"{server} {layer}", median_of(ours), ratio, load))
+                finally:
+                    stop(api)
     finally:
         if nginx is not None:
-            nginx.send_signal(signal.SIGQUIT)
-            nginx.wait(timeout=10)
-        api.send_signal(signal.SIGINT)
-        try:
-            api.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            api.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+            stop(nginx, signal.SIGQUIT)
+
+    size = sum((store / world.id / f"{tz}/{tx}/{ty}.png").stat().st_size for tz, tx, ty in tiles)
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(
+        f"cached tiles: {len(paths)} distinct, mean {size / len(paths) / 1024:.1f} KiB; "
+        f"wrk -t{args.threads} -c{args.connections}, {args.rounds} rounds of {args.duration} s "
+        f"(nginx, then synthtiles); API processes and nginx workers: {args.api_workers}; "
+        f"CPUs: {os.cpu_count()}; Redis hits checked against their ETag: "
+        f"{'no' if args.no_verify else 'yes'}"
+    )
+    print(
+        f"{'server / layer':<32}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+        f"{'x nginx':>9}{'load1':>7}"
+    )
+    for name, result, ratio, load in rows:
+        print(
+            f"{name:<32}{result['rps']:>9.0f}{result['p50_ms']:>9.2f}"
+            f"{result['p99_ms']:>9.2f}{result['non_2xx']:>9.0f}{ratio:>9.3f}{load:>7.2f}"
+        )
+    print(
+        "medians over the rounds; x nginx: median of each round's ratio. Targets (issue 23): "
+        "memory >= 0.5x nginx, redis >= 0.35x, p99 <= 10 ms at 64 connections"
+    )
+    return 0
+
+
+def median_of(results: list[dict]) -> dict:
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
 
 
 if __name__ == "__main__":
