@@ -49,8 +49,10 @@ class World(BaseModel):
     center: tuple[float, float] | None = None
     # "procedural": the land-cover noise of the first worlds (core/layout.py);
     # "plan": a world plan (relief, rivers, roads, towns, fields; core/plan);
-    # "plan-island": a plan whose land sinks into the sea towards the extent's edges.
-    layout: Literal["procedural", "plan", "plan-island"] = "procedural"
+    # "plan-island": a plan whose land sinks into the sea towards the extent's edges;
+    # "plan-open": an open world over the whole plane, planned coarse to fine (plan
+    # version 2, core/plan/open.py): rivers and roads run on across chunk borders.
+    layout: Literal["procedural", "plan", "plan-island", "plan-open"] = "procedural"
     # A GeoJSON scenario overriding the plan where its features are (plan worlds only).
     # In a worlds file the path is relative to that file; the catalog resolves it and
     # records the file's sha256, which is part of the world.
@@ -90,6 +92,8 @@ class World(BaseModel):
             raise ValueError("unit_size must not exceed the grid at min_zoom (2**min_zoom tiles)")
         if self.scenario is not None and self.layout == "procedural":
             raise ValueError('a scenario needs layout = "plan" or "plan-island"')
+        if self.scenario is not None and self.layout == "plan-open":
+            raise ValueError('a scenario needs layout = "plan" or "plan-island", not "plan-open"')
         west, south, east, north = self.extent
         if not (-180 <= west < east <= 180):
             raise ValueError("extent must satisfy -180 <= west < east <= 180")
@@ -165,12 +169,30 @@ CARANA_V2 = _carana_island("carana-v2", "Carana (synthetic, second version)", "c
 # renderer 3). Kept servable by id; no longer the default.
 CARANA_V3 = _carana_island("carana-v3", "Carana (synthetic, third version)", "carana-sr@0.4.0")
 
-# The default world: drawn from the texture bank by carana-sr@0.5.0 (renderer 4:
-# pre-filtered to the pixel, so the cascade from z10 no longer carries coarse zooms' field
-# speckle down).
-DEFAULT_WORLD = _carana_island("carana-v4", "Carana (synthetic)", "carana-sr@0.5.0")
+# Drawn from the texture bank by carana-sr@0.5.0 (renderer 4: pre-filtered to the pixel,
+# so the cascade from z10 no longer carries coarse zooms' field speckle down). Kept
+# servable by id; no longer the default.
+CARANA_V4 = _carana_island("carana-v4", "Carana (synthetic, fourth version)", "carana-sr@0.5.0")
 
-BUILTIN_WORLDS = (DEFAULT_WORLD, CARANA_V3, CARANA_V2, CARANA_V1)
+# The default world: drawn by carana-sr@0.6.0 (renderer 5: renderer 4 with parkland trees
+# one by one, seasons by region, tracks that stop, bare ground with cover, river banks).
+DEFAULT_WORLD = _carana_island("carana-v5", "Carana (synthetic)", "carana-sr@0.6.0")
+
+# An open world over the whole Web-Mercator plane (plan version 2: continents planned
+# coarse to fine, rivers and roads continuous across chunk borders), drawn like Carana.
+TERRA = World(
+    id="terra",
+    name="Terra (synthetic open world)",
+    seed=20261202,
+    model="carana-sr@0.5.0",
+    unit_size=1,
+    min_zoom=10,
+    max_zoom=16,
+    layout="plan-open",
+    center=(-140.0, 40.0),
+)
+
+BUILTIN_WORLDS = (DEFAULT_WORLD, CARANA_V4, CARANA_V3, CARANA_V2, CARANA_V1, TERRA)
 
 
 def _with_scenario(entry: dict, base: Path) -> dict:

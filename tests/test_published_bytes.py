@@ -35,7 +35,14 @@ from worker.evaluation.world import Region, generate_region
 REFERENCE = Path(__file__).parent / "data" / "published-tiles.json"
 BLOCKS = Path(__file__).parent / "data" / "published-tiles-blocks.npz"
 # (world, zoom): the tile near the middle of the world at min_zoom + 1, with its parent.
-CASES = [("testland", 3), ("planland", 11), ("carana", 11), ("carana-v2", 11), ("carana-v4", 11)]
+CASES = [
+    ("testland", 3),
+    ("planland", 11),
+    ("carana", 11),
+    ("carana-v2", 11),
+    ("carana-v4", 11),
+    ("carana-v5", 11),
+]
 LEARNED_STEP = {"carana", "carana-v2"}  # their bytes depend on the CPU (module notes)
 BLOCK_PX = 16
 # A block's mean or spread moves by at most (pixels changed / 256) levels when pixels round

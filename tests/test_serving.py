@@ -147,6 +147,7 @@ def test_tilejson(stack: Stack) -> None:
         "carana-v2",
         "carana-v3",
         "carana-v4",
+        "carana-v5",
     }
 
 

@@ -79,6 +79,7 @@ class BankRenderer(PlanRenderer):
     """Renders a ``PlanRaster`` from a texture bank (renderer 3); one per (bank, world seed)."""
 
     version = 3
+    sand_below = 0.38  # bare ground is sand where the patch field lies below this
 
     def __init__(
         self,
@@ -249,12 +250,17 @@ class BankRenderer(PlanRenderer):
                 colour = self._town(raster, where, px, py, level, patches[where])
             out[where] = colour
 
+        out = self._scatter(out, raster, clumps)
         land = classes != CLASS_INDEX["water"]
         out = self._beach(out, raster)
         shade = 1.0 + 1.1 * (raster.shade - 1.0)
         out *= np.clip(np.where(land, shade, 1.0), 0.45, 1.5)[..., None]
         out = self._water_photo(out, raster, nx, ny, level)
         out = self._roads_v3(out, raster)
+        return out
+
+    def _scatter(self, out: np.ndarray, raster: PlanRaster, clumps: np.ndarray) -> np.ndarray:
+        """What stands on the land once every class is drawn (renderer 3: nothing)."""
         return out
 
     # -- land ----------------------------------------------------------------------------
@@ -326,7 +332,7 @@ class BankRenderer(PlanRenderer):
         soil = self.sample(self.photos.surface("soil"), px, py, level, 6)
         sand = self.sample(self.photos.surface("sand"), px, py, level, 12)
         # Sandy where the patch field is low (old river beds, dunes of the dry plains).
-        sandy = np.clip((0.38 - patches) * 6.0, 0.0, 1.0)[:, None]
+        sandy = np.clip((self.sand_below - patches) * 6.0, 0.0, 1.0)[:, None]
         soil = soil * (1 - sandy) + sand * sandy
         rock = self.sample(self.photos.surface("rock"), px, py, level, 7)
         steep = np.clip((raster.slope[where] - 0.12) * 6.0 + (patches - 0.5), 0.0, 1.0)
@@ -376,13 +382,9 @@ class BankRenderer(PlanRenderer):
                 surface.count - 1,
             )
             colour[sel] = self._oriented(surface, pick, a_px[sel], b_px[sel], level)
-        gain = 0.9 + 0.2 * hash_uniform(fid_x, fid_y, seed + 1317)
-        # Fields of one farm share its soil and season: a quarter of the block's tone.
-        colour = 0.75 * colour + 0.25 * self._field_tone
-        colour = colour * gain[:, None]
+        colour, expected = self._season(colour, fields, parcels, u, v)
         keep = self._field_share(fields, fp)
         if keep is not None:
-            expected = 0.75 * self._field_mean + 0.25 * self._field_tone
             colour = expected + keep[:, None] * (colour - expected)
         # Crop rows across the field, faded out once a pixel spans a row.
         period = 2.5 + 3.5 * hash_uniform(fid_x, fid_y, seed + 1319)
@@ -401,8 +403,30 @@ class BankRenderer(PlanRenderer):
         line = line[:, None]
         margin = np.where(hedge[:, None], HEDGE * 0.9, TRACK * 0.92)
         colour = colour * (1 - line) + margin * line
-        track = _band_coverage(parcels.block_edge_m, 5.0, fp)[:, None]
+        track = self._block_track(parcels, u, v, fp)[:, None]
         return colour * (1 - track) + TRACK * track
+
+    def _season(
+        self,
+        colour: np.ndarray,
+        fields: Fields,
+        parcels: FieldParcels,
+        u: np.ndarray,
+        v: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fields' colours pulled to what their farm shares (soil, season), and the colour
+        a field is expected to have there (what many fields average to)."""
+        gain = 0.9 + 0.2 * hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1317)
+        # Fields of one farm share its soil and season: a quarter of the block's tone.
+        colour = 0.75 * colour + 0.25 * self._field_tone
+        colour = colour * gain[:, None]
+        return colour, 0.75 * self._field_mean + 0.25 * self._field_tone
+
+    def _block_track(
+        self, parcels: FieldParcels, u: np.ndarray, v: np.ndarray, fp: float
+    ) -> np.ndarray:
+        """Coverage of the tracks between farm blocks: along every block edge."""
+        return _band_coverage(parcels.block_edge_m, 5.0, fp)
 
     def _corridor(self, road_near: np.ndarray, verge_m: np.ndarray, fp: float) -> np.ndarray:
         """Share of a pixel in a road's cleared corridor. Drawn at least half a pixel wide,
@@ -459,13 +483,18 @@ class BankRenderer(PlanRenderer):
         # Rivers: silty water whose tone drifts along the course, sandbars where it is
         # shallow (a noise field, pale sand), not a uniform tube.
         u, v = raster.x / CELLS, raster.y / CELLS
-        drift = fractal_noise(u, v, 0.4, 3, self.seed + 1401).astype(np.float32)
-        bars = np.clip((fractal_noise(u, v, 0.12, 3, self.seed + 1403) - 0.68) * 8.0, 0, 1)
-        silt = SILT * (0.85 + 0.3 * drift)[..., None]
-        silt = silt * (1 - bars[..., None]) + SAND_BAR * bars[..., None]
+        silt = self._river_water(raster, u, v)
         river = raster.river[..., None]
         out = out * (1 - river) + silt * river
         return out + 0.8 * ripples * np.maximum(raster.water, raster.river)[..., None]
+
+    def _river_water(self, raster: PlanRaster, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """A river's colour: silty water whose tone drifts along the course, sandbars
+        where it is shallow (a noise field, pale sand)."""
+        drift = fractal_noise(u, v, 0.4, 3, self.seed + 1401).astype(np.float32)
+        bars = np.clip((fractal_noise(u, v, 0.12, 3, self.seed + 1403) - 0.68) * 8.0, 0, 1)
+        silt = SILT * (0.85 + 0.3 * drift)[..., None]
+        return silt * (1 - bars[..., None]) + SAND_BAR * bars[..., None]
 
     def _roads_v3(self, out: np.ndarray, raster: PlanRaster) -> np.ndarray:
         """A cleared corridor either side of a road (pale), then the surface. A line less
@@ -518,16 +547,6 @@ class PrefilteredBankRenderer(BankRenderer):
         return np.clip(np.sqrt(fields.width_m * fields.length_m) / fp, 0.0, 1.0)
 
 
-BANK_RENDERERS: dict[int, type[BankRenderer]] = {
-    cls.version: cls for cls in (BankRenderer, PrefilteredBankRenderer)
-}
-
-
-def bank_renderer(version: int) -> type[BankRenderer]:
-    """The bank renderer class of a renderer version (3 or 4)."""
-    return BANK_RENDERERS[version]
-
-
 @dataclass(frozen=True)
 class Fields:
     """The fields renderer 3 cuts from the parcels' strips."""
@@ -574,4 +593,4 @@ def _mirror(index: np.ndarray, size: int) -> np.ndarray:
     return np.where(t < size, t, period - 1 - t)
 
 
-__all__ = ["BANK_RENDERERS", "BankRenderer", "PrefilteredBankRenderer", "bank_renderer"]
+__all__ = ["BankRenderer", "Fields", "PrefilteredBankRenderer"]

@@ -4,7 +4,8 @@ The one place that reads those settings, for the generator and the evaluation. R
 draws over a land-cover class map (worker/synthesis/texture_render.py); renderer 2 draws over the
 world plan (worker/synthesis/plan_render.py), so it needs a world that has one; renderer 3 draws the
 plan from the model's texture bank of photographs (worker/synthesis/bank_render.py, ``bank`` names
-the bank's folder in the model); renderer 4 is renderer 3 pre-filtered to the pixel.
+the bank's folder in the model); renderer 4 is renderer 3 pre-filtered to the pixel;
+renderer 5 (worker/synthesis/parkland_render.py) adds what stands on the land.
 """
 
 from __future__ import annotations
@@ -23,9 +24,15 @@ from model_store.texture_prior import (
     RENDERERS,
     TexturePrior,
 )
-from worker.synthesis.bank_render import bank_renderer
+from worker.synthesis.bank_render import BankRenderer, PrefilteredBankRenderer
+from worker.synthesis.parkland_render import ParklandRenderer
 from worker.synthesis.plan_render import PlanRenderer
 from worker.synthesis.texture_render import TextureRenderer
+
+# The renderers that draw the plan from a texture bank, by version (BANK_RENDERER_VERSIONS).
+BANK_RENDERERS: dict[int, type[BankRenderer]] = {
+    cls.version: cls for cls in (BankRenderer, PrefilteredBankRenderer, ParklandRenderer)
+}
 
 
 @dataclass
@@ -89,7 +96,7 @@ class PriorDrawing:
     def plan_renderer(self, world_seed: int) -> PlanRenderer:
         if world_seed not in self._plan_renderers:
             if self.bank is not None:
-                make = bank_renderer(self.renderer_version)
+                make = BANK_RENDERERS[self.renderer_version]
                 self._plan_renderers[world_seed] = make(
                     self.stats, self.bank, world_seed, self.native_zoom, self.cell_px
                 )
