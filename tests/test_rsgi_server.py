@@ -163,3 +163,39 @@ def test_request_bodies_reach_the_app_whole_or_are_refused(
             timeout=30,
         )
         assert chunked.status_code == 413
+
+
+async def test_the_hot_path_answers_keyed_tiles_only_with_a_valid_key() -> None:
+    """CachedTiles (shared by both fronts) with SYNTHTILES_TILES_REQUIRE_KEY: a hit needs a
+    valid key, by header or ?key=; anything else goes to the route (401/403 there)."""
+    from types import SimpleNamespace
+
+    from starlette.datastructures import State
+
+    from app.auth import ApiKeys, key_hash
+    from app.fastpath import CachedTiles
+    from app.memory_cache import TileMemoryCache
+    from core.protocol import etag_of
+    from tests.test_serving import CATALOG
+
+    memory = TileMemoryCache(2**20)
+    memory.put(("testland", 5, 10, 12), b"\x89PNG tile", etag_of(b"\x89PNG tile"))
+    state = State()
+    state.services = SimpleNamespace(memory=memory, catalog=CATALOG, cors_headers=lambda _o: [])
+    state.api_keys = ApiKeys(frozenset({key_hash("secret")}), tiles_require_key=True)
+    tiles = CachedTiles(state)
+
+    def headers(**values: str):
+        return lambda name: values.get(name.decode().replace("-", "_"), "").encode() or None
+
+    path = "/5/10/12.png"
+    assert await tiles.hit("GET", path, b"", headers()) is None
+    assert await tiles.hit("GET", path, b"key=wrong", headers()) is None
+    assert await tiles.hit("GET", path, b"", headers(authorization="Bearer wrong")) is None
+    for query, sent in ((b"key=secret", headers()), (b"", headers(authorization="Bearer secret"))):
+        hit = await tiles.hit("GET", path, query, sent)
+        assert hit is not None and hit.status == 200 and hit.body == b"\x89PNG tile"
+    assert await tiles.hit("POST", path, b"key=secret", headers()) is None
+    etag = etag_of(b"\x89PNG tile")
+    hit = await tiles.hit("HEAD", path, b"key=secret", headers(if_none_match=etag))
+    assert hit is not None and (hit.status, hit.body) == (304, b"")
