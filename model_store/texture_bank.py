@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +164,17 @@ class Surface:
     @property
     def crop_px(self) -> int:
         return int(self.levels[0].shape[1])
+
+    def with_shared_mean(self) -> Surface:
+        """The same crops, each shifted to the surface's mean colour: their texture
+        without their tones (for detail laid over a colour drawn otherwise)."""
+        shift = self.means.mean(0) - self.means  # (n, 3)
+        levels = tuple(
+            np.clip(np.rint(level + shift[:, None, None, :]), 0, 255).astype(level.dtype)
+            for level in self.levels
+        )
+        means = np.broadcast_to(self.means.mean(0), self.means.shape).astype(np.float32)
+        return replace(self, levels=levels, means=means)
 
 
 @dataclass(frozen=True)

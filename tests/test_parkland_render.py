@@ -119,3 +119,19 @@ def test_tracks_run_along_only_some_farm_block_edges(renderer: ParklandRenderer)
     assert 0.2 < share < 0.7, share
     every = super(ParklandRenderer, renderer)._block_track(parcels, u, v, 2.4)
     assert (every > 0.5).all()
+
+
+def test_water_ripples_keep_the_photographs_texture_without_their_tones(
+    renderer: ParklandRenderer,
+) -> None:
+    """Renderer 4 rippled water with the photographs' own tones, which the regional crop
+    choice laid over lakes as blotches; renderer 5's ripple crops share one tone."""
+    water = renderer.photos.surface("water")
+    flat = renderer._ripple_surface()
+    assert water.means.std(0).max() > 5.0  # the photographs do differ in tone
+    crop_means = flat.levels[0].reshape(flat.count, -1, 3).mean(1)
+    assert np.abs(crop_means - water.means.mean(0)).max() < 1.5
+    for level in (0, 3):
+        texture = water.levels[level].astype(np.float64) - water.means[:, None, None, :]
+        shifted = flat.levels[level].astype(np.float64) - flat.means[:, None, None, :]
+        assert np.abs(texture - shifted).mean() < 0.6  # the same detail, up to rounding

@@ -475,7 +475,7 @@ class BankRenderer(PlanRenderer):
         wet = (raster.water > 0) | (raster.river > 0)
         if not wet.any():
             return out
-        water = self.photos.surface("water")
+        water = self._ripple_surface()
         ripples = np.zeros(out.shape, np.float32)
         detail = self.sample(water, nx[wet], ny[wet], level, 11)
         ripples[wet] = detail - water.means.mean(0)
@@ -487,6 +487,11 @@ class BankRenderer(PlanRenderer):
         river = raster.river[..., None]
         out = out * (1 - river) + silt * river
         return out + 0.8 * ripples * np.maximum(raster.water, raster.river)[..., None]
+
+    def _ripple_surface(self) -> Surface:
+        """The photographs whose detail ripples water: renderer 3's carry their own tones,
+        which the regional crop choice lays over lakes as blotches kilometres across."""
+        return self.photos.surface("water")
 
     def _river_water(self, raster: PlanRaster, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """A river's colour: silty water whose tone drifts along the course, sandbars

@@ -14,6 +14,9 @@ tropical farmland and savanna a Carana-like country is made of.
   a pale line round every block (which drew the Voronoi web of the layout).
 - **Bare ground with cover.** Rock and soil hold grass and scrub in a mottle, not a flat
   blob of one photograph.
+- **Lakes and sea** dark to the shore, their bottom showing only in a narrow rim, rippled by
+  the water photographs' texture without their tones (renderer 4 laid the photographs'
+  different tones over lakes as blotches kilometres across).
 - **River banks.** Silty water in the brown and olive tones of a tropical river, and a
   patchy fringe of mud and sand at the water's edge.
 
@@ -30,6 +33,7 @@ from core.classes import CLASS_INDEX
 from core.noise import fractal_noise, hash_uniform
 from core.plan.grid import CELLS
 from core.plan.raster import M_PER_CELL, SUN_ALTITUDE_DEG, SUN_AZIMUTH_DEG, PlanRaster
+from model_store.texture_bank import Surface
 from worker.synthesis.bank_render import Fields, PrefilteredBankRenderer
 from worker.synthesis.plan_render import FieldParcels, _band_coverage
 
@@ -65,6 +69,10 @@ class ParklandRenderer(PrefilteredBankRenderer):
 
     version = 5
     sand_below = 0.3
+    # A lake shows its bottom only along the shore: with renderer 4's 3 m, every rise of
+    # the flooded relief under a wide lake showed as a pale blotch kilometres across.
+    lake_rim_m = 0.6
+    sea_shelf_m = 6.0  # likewise the sea: dark beyond the shallows along the coast
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -72,6 +80,12 @@ class ParklandRenderer(PrefilteredBankRenderer):
         surfaces = {name: self.photos.surface(name).means.mean(0) for name in self._names()}
         self._green = 0.5 * surfaces["crop"] + 0.5 * surfaces["grass"]
         self._dry = 0.6 * surfaces["savanna"] + 0.4 * surfaces["soil"]
+        self._ripples = self.photos.surface("water").with_shared_mean()
+
+    def _ripple_surface(self) -> Surface:
+        # Water's detail without the photographs' own tones: the depth colours say how
+        # dark water is, the photographs only how it ripples.
+        return self._ripples
 
     @staticmethod
     def _names() -> tuple[str, ...]:

@@ -65,6 +65,9 @@ class PixelGrid:
 class PlanRenderer:
     """Renders a ``PlanRaster`` with a texture prior; one per (prior, world seed)."""
 
+    lake_rim_m = 3.0  # a lake shows its bottom (lighter) where shallower than this
+    sea_shelf_m = 25.0  # the sea darkens from shallow to deep over this depth
+
     def __init__(
         self, prior: TexturePrior, world_seed: int, native_zoom: int, cell_px: int
     ) -> None:
@@ -329,10 +332,10 @@ class PlanRenderer:
     def _water(self, out: np.ndarray, raster: PlanRaster) -> np.ndarray:
         water_bank = self.bank["water"].mean_colour
         deep = 0.5 * DEEP_SEA + 0.5 * water_bank
-        t = np.clip(raster.depth / 25.0, 0.0, 1.0)[..., None]
+        t = np.clip(raster.depth / self.sea_shelf_m, 0.0, 1.0)[..., None]
         sea = SHALLOW_SEA * (1 - t) + deep * t
         # Lakes: dark; a narrow shallow rim shows the bottom (greener, browner).
-        lake_t = np.clip(raster.depth / 3.0, 0.0, 1.0)[..., None]
+        lake_t = np.clip(raster.depth / self.lake_rim_m, 0.0, 1.0)[..., None]
         deep_lake = 0.6 * LAKE + 0.4 * water_bank
         lake = deep_lake * lake_t + (0.7 * deep_lake + 0.3 * RIVER * 1.2) * (1 - lake_t)
         colour = np.where(raster.sea[..., None], sea, lake)
