@@ -67,6 +67,17 @@ def area_tiles(world, bbox: str, zooms: range) -> int:
     return sum(len(list(tiles_in(world, box, z))) for z in zooms)
 
 
+def tiles_to_generate(world, bbox: str, zooms: range) -> int:
+    """The area's units and every dependency they need (parents, lower-phase neighbours),
+    on an empty store, as the workers plan them: what seeding it generates."""
+    from app.seeding import units_for
+    from worker.synthesis.engine import plan
+
+    targets = units_for(world, parse_bbox(bbox), list(zooms))
+    units = {unit for wave in plan(world, targets, lambda _unit: False) for unit in wave}
+    return len(units) * world.unit_size**2
+
+
 def worker_processes(serve: subprocess.Popen) -> list[psutil.Process]:
     found = []
     for child in psutil.Process(serve.pid).children(recursive=True):
@@ -234,14 +245,14 @@ def main() -> int:
             report(runs[key])
         largest = runs[key]
     if largest is not None:
-        target = area_tiles(world, bbox_of(args.center, args.target_side), zooms)
+        bbox = bbox_of(args.center, args.target_side)
+        target = tiles_to_generate(world, bbox, zooms)
         per_tile = largest.wall_s / largest.generated
         print(
-            f"extrapolated, not measured: z{args.zoom} over {args.target_side} deg square = "
-            f"{target} tiles (plus a ring of dependencies); at the {largest.label} run's "
-            f"{per_tile:.2f} s per generated tile with {largest.workers} workers: "
-            f"~{target * per_tile / 60:.0f} min; worker memory does not grow with the area "
-            "(see the runs' peak RSS)"
+            f"extrapolated, not measured: z{args.zoom} over a {args.target_side} deg square: "
+            f"{area_tiles(world, bbox, zooms)} tiles in the area, {target} generated with "
+            f"their dependencies; at the {largest.label} run's {per_tile:.2f} s per generated "
+            f"tile ({largest.workers} workers): ~{target * per_tile / 60:.0f} min"
         )
     return 0
 
