@@ -54,6 +54,8 @@ class Config:
         config = cls(**overrides)  # type: ignore[arg-type]
         config.check()
         plans.use_cache_dir(config.store.plan_dir)
+        if (config.store.store_url or "").startswith("s3://"):
+            plans.use_shared_store(config.tile_store)  # plan chunks shared between machines
         return config
 
     def check(self) -> None:

@@ -9,22 +9,37 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.plan.grid import lonlat_to_cell
-from core.plan.plan import PlanSpec, WorldPlan
+from core.plan.plan import OPEN_PLAN_VERSION, PLAN_VERSION, PlanSpec, WorldPlan
 from core.plan.scenario import Scenario, ScenarioError, load_scenario
-from core.settings import StoreSettings
+from core.settings import PlanSettings, StoreSettings
 from core.world import World
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from core.store import TileStore
 
 _plans: dict[str, WorldPlan] = {}
 _lock = threading.Lock()
 _cache_dir: Path | None = None  # set by core.config.Config.from_env
+_shared_store: Callable[[], TileStore] | None = None  # shares plan files between machines
 
 
 def use_cache_dir(path: Path) -> None:
     """Where this process's plans are cached (a process-wide choice, like the plans)."""
     global _cache_dir
     _cache_dir = path
+
+
+def use_shared_store(store: Callable[[], TileStore] | None) -> None:
+    """Share plan files through the durable store's object space (an S3 store: every
+    machine of a deployment reads a chunk another built); ``store`` opens it when a plan
+    is first used."""
+    global _shared_store
+    _shared_store = store
 
 
 def plan_spec(world: World) -> PlanSpec | None:
@@ -36,7 +51,11 @@ def plan_spec(world: World) -> PlanSpec | None:
     x1, y1 = lonlat_to_cell(east, south)
     scenario = _scenario(world)
     return PlanSpec(
-        world.seed, (x0, y0, x1, y1), island=world.layout == "plan-island", scenario=scenario
+        world.seed,
+        (x0, y0, x1, y1),
+        island=world.layout == "plan-island",
+        scenario=scenario,
+        version=OPEN_PLAN_VERSION if world.layout == "plan-open" else PLAN_VERSION,
     )
 
 
@@ -68,7 +87,12 @@ def world_plan(world: World, cache_dir: Path | None = None) -> WorldPlan | None:
     with _lock:
         plan = _plans.get(spec.key)
         if plan is None:
-            plan = WorldPlan(spec, cache_dir or _cache_dir or StoreSettings().plan_dir)
+            plan = WorldPlan(
+                spec,
+                cache_dir or _cache_dir or StoreSettings().plan_dir,
+                max_chunks=PlanSettings().plan_chunks_in_memory,
+                shared=_shared_store() if _shared_store is not None else None,
+            )
             _plans[spec.key] = plan
         return plan
 

@@ -47,6 +47,15 @@ class StoreSettings(BaseSettings):
         return self.plan_cache_dir or self.store_root / ".plans"
 
 
+class PlanSettings(BaseSettings):
+    model_config = _ENV
+
+    # Plan chunks each process keeps in memory (an LRU; a chunk of an open world is
+    # ~6 MB): the bound on a roaming process's plan memory. Evicted chunks are read back
+    # from the plan cache.
+    plan_chunks_in_memory: int = Field(16, ge=1, le=4096)
+
+
 class WorldSettings(BaseSettings):
     model_config = _ENV
 

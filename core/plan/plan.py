@@ -12,14 +12,18 @@ Everything in a plan is a function of the ``PlanSpec`` (seed, extent, coast) alo
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 from scipy import ndimage
@@ -35,6 +39,7 @@ from core.plan.terrain import Terrain
 # Bump when the planning changes what a plan holds: cached plans of other versions are
 # never read, and worlds made with another version must name it (see core.world).
 PLAN_VERSION = 1  # bump once a plan world has published tiles and planning changes
+OPEN_PLAN_VERSION = 2  # open worlds: coarse regions, chunks refining them (core.plan.open)
 MAX_WINDOW_CELLS = 1600  # a bounded world wider than this is planned in chunks
 CHUNK_CELLS = 512
 CHUNK_MARGIN = 96
@@ -47,12 +52,14 @@ class PlanSpec:
     extent: tuple[float, float, float, float]  # x0, y0, x1, y1 in cell units
     island: bool
     scenario: Scenario | None = None
+    # 1: bounded windows or independent chunks; 2: open world, coarse to fine (core.plan.open).
+    version: int = PLAN_VERSION
 
     @property
     def key(self) -> str:
         text = json.dumps(
             {
-                "v": PLAN_VERSION,
+                "v": self.version,
                 "seed": self.seed,
                 "extent": list(self.extent),
                 "island": self.island,
@@ -65,9 +72,13 @@ class PlanSpec:
     @property
     def chunked(self) -> bool:
         x0, y0, x1, y1 = self.extent
-        return max(x1 - x0, y1 - y0) > MAX_WINDOW_CELLS
+        return self.version == OPEN_PLAN_VERSION or max(x1 - x0, y1 - y0) > MAX_WINDOW_CELLS
 
     def terrain(self) -> Terrain:
+        if self.version == OPEN_PLAN_VERSION:
+            from core.plan.open import REGION_CELLS
+
+            return Terrain(self.seed, None, REGION_CELLS)
         return Terrain(self.seed, self.extent if self.island else None)
 
 
@@ -102,8 +113,8 @@ class PlanChunk:
         r = np.clip(np.floor(y - self.window.j0).astype(np.int64), 0, self.window.height - 1)
         return grid[r, c]
 
-    def save(self, path: Path) -> None:
-        arrays = {
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
             "window": np.array(
                 [self.window.i0, self.window.j0, self.window.width, self.window.height]
             ),
@@ -119,16 +130,9 @@ class PlanChunk:
             **self.rivers.to_arrays("rivers"),
             **self.roads.to_arrays("roads"),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".plan-", suffix=".npz")
-        os.close(fd)
-        try:
-            with open(tmp, "wb") as handle:
-                np.savez_compressed(handle, **arrays)
-            os.replace(tmp, path)  # same content whoever writes it: replacing is harmless
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+
+    def save(self, path: Path) -> None:
+        save_arrays(path, self.arrays())
 
     @classmethod
     def load(cls, path: Path) -> PlanChunk:
@@ -426,14 +430,28 @@ def _farm_intensity(
 
 
 class WorldPlan:
-    """A world's plan: its chunks, built on first use and cached in memory and on disk."""
+    """A world's plan: its chunks (and, for an open world, its regions), built on first use
+    and cached in memory (an LRU of ``max_chunks`` chunks), on disk (one ``.npz`` each,
+    written atomically; built once across processes: a file lock) and, with a ``shared``
+    store (an S3 deployment), in the store's object space for every machine."""
 
-    def __init__(self, spec: PlanSpec, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        spec: PlanSpec,
+        cache_dir: Path | None = None,
+        max_chunks: int = 16,
+        shared: Any = None,
+    ) -> None:
         self.spec = spec
         self.cache_dir = cache_dir
         self.terrain = spec.terrain()
-        self._chunks: dict[tuple[int, int], PlanChunk] = {}
+        self.max_chunks = max(1, max_chunks)
+        self.shared = shared  # a core.store.TileStore, or None
+        self._chunks: OrderedDict[tuple[int, int], PlanChunk] = OrderedDict()
+        self._regions: OrderedDict[tuple[int, int], Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}
+        self.built: list[str] = []  # cache names this process built (tests, benchmarks)
 
     def chunk_keys(self, x0: float, y0: float, x1: float, y1: float) -> list[tuple[int, int]]:
         if not self.spec.chunked:
@@ -447,11 +465,28 @@ class WorldPlan:
         ]
 
     def chunk(self, key: tuple[int, int]) -> PlanChunk:
+        return self._memo(self._chunks, key, self.max_chunks, lambda: self._load_or_build(key))
+
+    def region(self, key: tuple[int, int]) -> Any:
+        """An open world's coarse region (core.plan.open.Region)."""
+        return self._memo(self._regions, key, 2, lambda: self._load_or_build_region(key))
+
+    def _memo(self, table: OrderedDict, key: tuple[int, int], size: int, make) -> Any:
         with self._lock:
-            found = self._chunks.get(key)
+            found = table.get(key)
+            if found is not None:
+                table.move_to_end(key)
+                return found
+            building = self._building.setdefault(f"{id(table)}-{key}", threading.Lock())
+        with building:  # one thread of this process builds it, the others wait
+            with self._lock:
+                found = table.get(key)
             if found is None:
-                found = self._load_or_build(key)
-                self._chunks[key] = found
+                found = make()
+                with self._lock:
+                    table[key] = found
+                    while len(table) > size:
+                        table.popitem(last=False)
             return found
 
     def chunks_in(self, x0: float, y0: float, x1: float, y1: float) -> list[PlanChunk]:
@@ -469,22 +504,117 @@ class WorldPlan:
         ), CHUNK_MARGIN
 
     def _load_or_build(self, key: tuple[int, int]) -> PlanChunk:
-        path = None
-        if self.cache_dir is not None:
-            path = self.cache_dir / f"plan-{self.spec.key}-{key[0]}-{key[1]}.npz"
-            if path.exists():
-                try:
-                    return PlanChunk.load(path)
-                except (OSError, ValueError, KeyError):
-                    pass  # a damaged cache file is rebuilt
         interior, margin = self._interior(key)
-        chunk = build_chunk(self.spec, interior, margin)
-        if path is not None:
-            # A read-only cache only costs a rebuild next time.
+        if self.spec.version == OPEN_PLAN_VERSION:
+            from core.plan.open import build_open_chunk, region_key
+
+            def build() -> PlanChunk:
+                region = self.region(region_key(interior.i0, interior.j0))
+                return build_open_chunk(self.spec, interior, region)
+        else:
+
+            def build() -> PlanChunk:
+                return build_chunk(self.spec, interior, margin)
+
+        name = f"plan-{self.spec.key}-{key[0]}-{key[1]}.npz"
+        return self._cached(name, build, PlanChunk.load, PlanChunk.arrays)
+
+    def _load_or_build_region(self, key: tuple[int, int]) -> Any:
+        from core.plan.open import Region, build_region
+
+        name = f"region-{self.spec.key}-{key[0]}-{key[1]}.npz"
+        return self._cached(
+            name,
+            lambda: build_region(self.spec.seed, self.terrain, key),
+            Region.load,
+            Region.arrays,
+        )
+
+    def _cached(self, name: str, build, load, arrays_of) -> Any:
+        """Memory aside: the local cache file, else the shared store's copy, else build it
+        under a lock that every process of this machine honours (the first builds, the
+        others wait and read its file)."""
+        if self.cache_dir is None:
+            self.built.append(name)
+            return build()
+        path = self.cache_dir / name
+        found = _read(path, load)
+        if found is not None:
+            return found
+        try:
+            lock = _lock(path)
+        except OSError:  # the cache is not writable: build without it (costs time only)
+            self.built.append(name)
+            return build()
+        with lock:  # closing the file releases the lock
+            found = _read(path, load) or self._fetch_shared(name, path, load)
+            if found is not None:
+                return found
+            made = build()
+            self.built.append(name)
             with contextlib.suppress(OSError):
-                chunk.save(path)
-        return chunk
+                save_arrays(path, arrays_of(made))
+                self._share(name, path)
+            return made
+
+    def _fetch_shared(self, name: str, path: Path, load) -> Any:
+        if self.shared is None:
+            return None
+        try:
+            opened = self.shared.open_file(f"plans/{name}")
+            if opened is None:
+                return None
+            stream, _ = opened
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".plan-", suffix=".npz")
+            with os.fdopen(fd, "wb") as out, stream:
+                shutil.copyfileobj(stream, out, 1 << 20)
+            os.replace(tmp, path)
+        except Exception:  # an unreachable store only costs a build
+            return None
+        return _read(path, load)
+
+    def _share(self, name: str, path: Path) -> None:
+        if self.shared is not None:
+            with contextlib.suppress(Exception):
+                self.shared.put_file(f"plans/{name}", path)
 
     def build_all(self) -> list[PlanChunk]:
         """Every chunk of the extent (for a bounded world: its one window)."""
         return self.chunks_in(*self.spec.extent)
+
+
+def _read(path: Path, load) -> Any:
+    if not path.exists():
+        return None
+    try:
+        return load(path)
+    except (OSError, ValueError, KeyError, EOFError):
+        return None  # a damaged cache file is rebuilt
+
+
+def _lock(path: Path) -> BinaryIO:
+    """An open lock file beside ``path``, exclusively locked (flock: every process of this
+    machine waits for it; the lock goes with the file when it is closed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    except OSError:
+        handle.close()
+        raise
+    return handle
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write a compressed ``.npz`` atomically: a temporary file renamed into place, so a
+    reader sees the whole file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".plan-", suffix=".npz")
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        os.replace(tmp, path)  # same content whoever writes it: replacing is harmless
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -14,6 +14,8 @@ from core.noise import EARTH_KM, fractal_noise, value_noise
 from core.plan.grid import CELLS
 
 SEA_LEVEL_M = 0.0
+# More than the relief can rise (continents + mountains + hills stay under ~3,000 m).
+REGION_SINK_M = 3400.0
 
 
 def _uv(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,10 +42,18 @@ def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
 class Terrain:
     """Elevation of a world, in metres above sea level, at any position in cell units."""
 
-    def __init__(self, seed: int, island: tuple[float, float, float, float] | None) -> None:
+    def __init__(
+        self,
+        seed: int,
+        island: tuple[float, float, float, float] | None,
+        region_cells: int = 0,
+    ) -> None:
         self.seed = seed
         # (x0, y0, x1, y1) in cell units: an island world sinks towards these edges.
         self.island = island
+        # An open world (plan version 2): the land sinks into a deep ocean along the
+        # borders of square regions this many cells wide, so no river or road crosses one.
+        self.region_cells = region_cells
 
     def mountains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         u, v = _uv(x, y)
@@ -65,7 +75,20 @@ class Terrain:
         height = np.where(height > 0, height * (0.35 + 0.65 * plain), height)
         if self.island is not None:
             height = height + 120.0 - 1500.0 * (1.0 - self._inland(x, y))
+        if self.region_cells:
+            height = height - REGION_SINK_M * (1.0 - self._off_region_edge(x, y))
         return height
+
+    def _off_region_edge(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """0 within ~4 % of a region's size of its border (always sea there: the sink is
+        deeper than any relief rises), 1 from ~10 % inwards, wobbly."""
+        size = float(self.region_cells)
+        fx = np.mod(np.asarray(x, np.float64), size) / size
+        fy = np.mod(np.asarray(y, np.float64), size) / size
+        edge = np.minimum.reduce([fx, 1.0 - fx, fy, 1.0 - fy])
+        u, v = _uv(x, y)
+        wobble = (fractal_noise(u, v, 160.0, 4, self.seed + 27) - 0.5) * 0.08
+        return _smoothstep(0.0, 0.06, edge - 0.04 + wobble)
 
     def _inland(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """0 at the island's extent edge, 1 from 18 % of its size inwards, wobbly."""
