@@ -71,6 +71,7 @@ class Region:
     sea: np.ndarray  # bool (n, n) coarse cells
     lake_level: np.ndarray  # float32 (n, n): lake surface, -inf where no lake
     rivers: Polylines  # trunk rivers, coarse vertices in plan-cell units, source first
+    river_levels: np.ndarray  # float32 per river vertex: its water level, falling downstream
     roads: Polylines  # main roads between cities
     cities: list[Settlement]
 
@@ -93,6 +94,7 @@ class Region:
             "key": np.array(self.key),
             "sea": self.sea,
             "lake_level": self.lake_level,
+            "river_levels": self.river_levels,
             "cities": np.array(json.dumps([asdict(s) for s in self.cities])),
             **self.rivers.to_arrays("rivers"),
             **self.roads.to_arrays("roads"),
@@ -107,6 +109,7 @@ class Region:
             sea=a["sea"],
             lake_level=a["lake_level"],
             rivers=Polylines.from_arrays(a, "rivers"),
+            river_levels=a["river_levels"],
             roads=Polylines.from_arrays(a, "roads"),
             cities=[Settlement(**s) for s in json.loads(str(a["cities"]))],
         )
@@ -133,7 +136,7 @@ def build_region(seed: int, terrain: Terrain, key: tuple[int, int]) -> Region:
     lake_level = np.where(lake, drainage.surface, -np.inf).astype(np.float32)
     land = ~drainage.sea & ~lake
 
-    rivers = []
+    rivers, levels = [], []
     catchment = drainage.catchment_km2.ravel()
     for course in hydrology.river_courses(drainage, TRUNK_KM2):
         rows, cols = np.divmod(np.asarray(course), n)
@@ -141,8 +144,11 @@ def build_region(seed: int, terrain: Terrain, key: tuple[int, int]) -> Region:
         area = catchment[course].astype(np.float64)
         area[-1] = area[-2]
         width = np.clip(1.6 * area**0.55, 3.0, 900.0)
+        level = drainage.surface.ravel()[course].astype(np.float64)
+        _, level = chaikin(points, level, 2)
         points, width = chaikin(points, width, 2)
         rivers.append((points, width.astype(np.float32), "river"))
+        levels.append(np.minimum.accumulate(level).astype(np.float32))
     trunk = (drainage.catchment_km2 >= TRUNK_KM2) & land
 
     gy, gx = np.gradient(height.astype(np.float64))
@@ -175,6 +181,7 @@ def build_region(seed: int, terrain: Terrain, key: tuple[int, int]) -> Region:
         sea=drainage.sea,
         lake_level=lake_level,
         rivers=Polylines.from_lines(rivers),
+        river_levels=np.concatenate(levels) if levels else np.zeros(0, np.float32),
         roads=Polylines.from_lines(road_lines),
         cities=cities,
     )
@@ -273,7 +280,8 @@ def refine(
     wavelength_per_width: float,
     min_wavelength_m: float,
     max_amplitude_cells: float,
-) -> list[tuple[np.ndarray, np.ndarray]]:
+    values: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """The pieces of a region line that pass through ``box`` (plus a few cells), densified
     and meandered. Every vertex is a function of its arc length from the line's start
     (a multiple of the spacing) and of the whole line, never of the box: two chunks
@@ -342,24 +350,35 @@ def refine(
             )
         taper = np.minimum(1.0, np.minimum(s, total - s) / max(2 * wavelength, 1e-9))
         pts = base + normal * (offset * taper / 1.6)[:, None]
-        pieces.append((pts, np.interp(s, arc, widths).astype(np.float32)))
+        extra = None if values is None else np.interp(s, arc, values).astype(np.float32)
+        pieces.append((pts, np.interp(s, arc, widths).astype(np.float32), extra))
     return pieces
 
 
 def region_lines(
-    lines: Polylines, box: CellWindow, seed: int, river: bool
-) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    out = []
+    lines: Polylines,
+    box: CellWindow,
+    seed: int,
+    river: bool,
+    levels: np.ndarray | None = None,
+) -> tuple[list[tuple[np.ndarray, np.ndarray, str]], list[np.ndarray]]:
+    """The region's lines through ``box``, refined; and (rivers) each vertex's level."""
+    out, out_levels = [], []
     grown = box.grown(8 * COARSE)
     near = lines.in_box(grown.i0, grown.j0, grown.i0 + grown.width, grown.j0 + grown.height)
     for i in np.flatnonzero(near):
         points, widths = lines.line(int(i))
         if river:
-            pieces = refine(points, widths, box, seed + 61, RIVER_SPACING_M, 11.0, 250.0, 0.3)
+            a, b = lines.starts[int(i)], lines.starts[int(i) + 1]
+            values = None if levels is None else levels[a:b]
+            pieces = refine(
+                points, widths, box, seed + 61, RIVER_SPACING_M, 11.0, 250.0, 0.3, values
+            )
         else:
             pieces = refine(points, widths, box, seed + 67, ROAD_SPACING_M, 300.0, 2500.0, 0.12)
-        out += [(p, w, lines.kinds[int(i)]) for p, w in pieces]
-    return out
+        out += [(p, w, lines.kinds[int(i)]) for p, w, _ in pieces]
+        out_levels += [v for _, _, v in pieces]
+    return out, out_levels
 
 
 def line_cells(lines: list[tuple[np.ndarray, np.ndarray, str]], window: CellWindow) -> np.ndarray:
@@ -395,15 +414,26 @@ def build_open_chunk(spec: PlanSpec, interior: CellWindow, region: Region) -> Pl
     x, y = window.centres()
     m_cell = np.asarray(metres_per_cell(y), np.float64)
     m_mean = float(m_cell.mean())
-    trunk_lines = region_lines(region.rivers, interior, spec.seed, river=True)
-    main_lines = region_lines(region.roads, interior, spec.seed, river=False)
+    trunk_lines, trunk_levels = region_lines(
+        region.rivers, interior, spec.seed, river=True, levels=region.river_levels
+    )
+    main_lines, _ = region_lines(region.roads, interior, spec.seed, river=False)
     trunk = line_cells(trunk_lines, window) & ~sea & ~lake
+    # A trunk river runs at its own level (falling downstream, from the coarse drainage),
+    # whatever the finer relief it crosses: the chunk's water drains down into it.
+    trunk_level = np.full(window.shape, np.inf)
+    for (points, _, _), levels in zip(trunk_lines, trunk_levels, strict=True):
+        c = np.floor(points[:, 0] - window.i0).astype(np.int64)
+        r = np.floor(points[:, 1] - window.j0).astype(np.int64)
+        ok = (c >= 0) & (c < window.width) & (r >= 0) & (r < window.height)
+        np.minimum.at(trunk_level, (r[ok], c[ok]), levels[ok].astype(np.float64))
+    flood_height = np.where(trunk, trunk_level, height).astype(np.float32)
 
     # Fine drainage into the sea, the lakes, the trunk rivers and the edge.
     edge = np.zeros(window.shape, bool)
     edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
     good = sea | lake | trunk
-    surface, receiver, order = hydrology.priority_flood(height, good | edge)
+    surface, receiver, order = hydrology.priority_flood(flood_height, good | edge)
     catchment = hydrology.accumulate(receiver, order, (m_cell / 1000.0) ** 2)
     # Lakes of the chunk's own: deep hollows that do not reach its edge.
     flooded = (surface - height > 0.01) & ~good
