@@ -13,6 +13,8 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +35,29 @@ def die_with_parent() -> Callable[[], None]:
             os.kill(os.getpid(), signal.SIGTERM)
 
     return arrange
+
+
+def exit_with_parent(grace_s: float = 5.0, poll_s: float = 1.0) -> None:
+    """For a process that is already running (granian's API workers, spawned by granian and
+    not by us): the same kernel request, plus a watchdog thread, because a signal can go
+    unheard there (granian turns SIGTERM into a graceful stop that a worker busy starting
+    can miss). When the parent is gone the watchdog sends SIGTERM, and exits the process
+    outright if it still runs `grace_s` later."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    except (OSError, AttributeError):  # not Linux: the watchdog still applies
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_s)
+        os._exit(1)  # the graceful stop did not happen; there is nothing left to serve
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 # The temporary folders `serve` makes carry its pid here: a folder whose process is gone was

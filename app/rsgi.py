@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.fastpath import CachedTiles
-from app.process_guard import die_with_parent
+from app.process_guard import exit_with_parent
 
 log = logging.getLogger("synthtiles.api")
 
@@ -133,7 +133,7 @@ class RsgiFront:
 
     # granian calls these in each worker process, before serving and after.
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        die_with_parent()()  # a worker never outlives `serve`, even one killed outright
+        exit_with_parent()  # a worker never outlives `serve`, even one killed outright
         level = os.environ.get("SYNTHTILES_LOG_LEVEL", "info").upper()
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         loop.run_until_complete(self.lifespan.startup())
