@@ -1,14 +1,22 @@
-"""The hot path: cached tiles answered without the FastAPI route.
+"""The hot path: cached and stored tiles answered without the FastAPI route.
 
-A tile in this process's memory cache, else in Redis, is answered here (a Redis hit also
-fills the memory cache). Everything else (misses, bad paths, other routes) falls through to
-the FastAPI app, which validates, reads the store, generates, and fills both caches. Only
-tiles that were generated for a valid request are ever cached, under keys naming the
-world's model, so a hit needs no further validation.
+A tile in this process's memory cache, else (granian only) a file of the local tile store
+that carries its ETag, else a tile in Redis, is answered here (a Redis hit also fills the
+memory cache). Everything else (misses, bad paths, other routes) falls through to the
+FastAPI app, which validates, reads the store, generates, and fills both caches. The memory
+cache holds only tiles answered for a valid request; a stored file is answered only inside
+the world's zoom range and extent (a unit at the extent's edge stores tiles just outside
+it, which the route answers 404).
+
+Why the store's file before Redis: the store is the truth, a local file store holds every
+tile that Redis holds (workers store a unit before they cache it), and a file in the page
+cache costs two system calls here and a read by the server, where a Redis hit moves the
+bytes through a socket and Python and hashes them. Redis stays the shared layer in front
+of an S3 store, and for files without a stored ETag.
 
 ``CachedTiles`` decides and builds the answer; two fronts send it: ``TileFastPath`` (plain
-ASGI middleware, under uvicorn) and ``app.rsgi.RsgiFront`` (granian's RSGI, which hands the
-bytes to the server in one call).
+ASGI middleware, under uvicorn: memory and Redis) and ``app.rsgi.RsgiFront`` (granian's
+RSGI, which hands the bytes to the server in one call, or has it send the stored file).
 """
 
 from __future__ import annotations
@@ -25,8 +33,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app import metrics
 from app.auth import presented_key
 from app.middleware import NOSNIFF
+from app.services import EXPOSED_HEADERS
 from app.tile_url import DEFAULT_ROUTE, FAST_PATH, WORLD_ROUTE
-from core.tile_cache import TileSource, tile_answer
+from core.store import FileTileStore
+from core.tile_cache import TileSource, tile_answer, tile_head
 
 # A request header by its lower-case name (bytes), or None.
 HeaderGetter = Callable[[bytes], bytes | None]
@@ -38,20 +48,26 @@ class Hit:
 
     status: int
     headers: list[tuple[bytes, bytes]]
-    body: bytes
+    body: bytes  # empty when ``file`` is sent
     route: str
-    memory: bool  # from this process's LRU (else from Redis)
+    layer: str  # the cache layer that answered: "memory", "store" or "redis" (a metric label)
     started: float
+    file: str | None = None  # a GET answered 200 from the store: the server sends this file
 
 
 class CachedTiles:
-    """The hot path's decision, shared by the ASGI and RSGI fronts."""
+    """The hot path's decision, shared by the ASGI and RSGI fronts. ``files``: a front
+    that can have its server send a file answers stored tiles from the local file store
+    (without it, memory and Redis only, as before)."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, files: bool = False) -> None:
         self.state = state
-        # Labelled metric children by (route, method, status, memory): labels() takes a lock
+        self.files = files
+        # (world, z) -> the tile range a world has at z (World.tile_range runs mercantile).
+        self._ranges: dict[tuple[str, int], tuple[int, int, int, int]] = {}
+        # Labelled metric children by (route, method, status, layer): labels() takes a lock
         # and builds its key on every call, a third of a hit's Python time.
-        self._counters: dict[tuple[str, str, int, bool], tuple[Any, Any, Any]] = {}
+        self._counters: dict[tuple[str, str, int, str], tuple[Any, Any, Any]] = {}
 
     async def hit(
         self, method: str, path: str, query_string: bytes, header: HeaderGetter
@@ -75,34 +91,59 @@ class CachedTiles:
         world_id, z_text, x_text, y_text = match.groups()
         z, x, y = int(z_text), int(x_text), int(y_text)
         world_id = world_id or services.catalog.default_id
-        memory = True
-        entry = services.memory.get((world_id, z, x, y))
-        if entry is None:
-            entry = await _from_redis(services, world_id, z, x, y)
-            memory = False
-        if entry is None:
-            return None
-        png, etag = entry
         inm = header(b"if-none-match")
+        if_none_match = inm.decode("latin-1") if inm else None
+        route = WORLD_ROUTE if match.group(1) else DEFAULT_ROUTE
+        entry = services.memory.get((world_id, z, x, y))
+        layer = "memory"
+        if entry is None:
+            store = getattr(services, "store", None) if self.files else None
+            # A file only for a tile the route would answer (it says 404 off the world's
+            # zooms or extent, which a unit at the extent's edge stores tiles beyond).
+            if isinstance(store, FileTileStore) and self._served(services, world_id, z, x, y):
+                stored = store.tile_file(world_id, z, x, y)
+                if stored is not None:
+                    status, headers = tile_head(
+                        if_none_match, stored.etag, TileSource.STORE, stored.size
+                    )
+                    headers += cors_headers(services, header(b"origin"))
+                    send = stored.path if status == 200 and method == "GET" else None
+                    return Hit(status, headers, b"", route, "store", started, send)
+            entry = await _from_redis(services, world_id, z, x, y)
+            layer = "redis"
+            if entry is None:
+                return None
+        png, etag = entry
         status, headers, body = tile_answer(
             method,
-            inm.decode("latin-1") if inm else None,
+            if_none_match,
             png,
             etag,
-            TileSource.MEMORY if memory else TileSource.CACHE,
+            TileSource.MEMORY if layer == "memory" else TileSource.CACHE,
         )
-        headers.append(NOSNIFF)
-        headers += services.cors_headers(header(b"origin"))
-        route = WORLD_ROUTE if match.group(1) else DEFAULT_ROUTE
-        return Hit(status, headers, body, route, memory, started)
+        headers += cors_headers(services, header(b"origin"))
+        return Hit(status, headers, body, route, layer, started)
+
+    def _served(self, services, world_id: str, z: int, x: int, y: int) -> bool:
+        """Whether the route would answer this tile (rather than 404): a world it serves,
+        a zoom of that world, inside its extent."""
+        key = (world_id, z)
+        bounds = self._ranges.get(key)
+        if bounds is None:
+            world = services.catalog.get(world_id)
+            if world is None or not world.min_zoom <= z <= world.max_zoom:
+                return False  # not kept: the keys a client can make up are unbounded
+            bounds = self._ranges[key] = world.tile_range(z)
+        min_x, min_y, max_x, max_y = bounds
+        return min_x <= x <= max_x and min_y <= y <= max_y
 
     def record(self, hit: Hit, method: str) -> None:
         """Count a sent hit: cache layer, request by route and status, latency."""
-        label = (hit.route, method, hit.status, hit.memory)
+        label = (hit.route, method, hit.status, hit.layer)
         children = self._counters.get(label)
         if children is None:
             children = self._counters[label] = (
-                metrics.TILE_CACHE.labels("memory" if hit.memory else "redis", "hit"),
+                metrics.TILE_CACHE.labels(hit.layer, "hit"),
                 metrics.HTTP_REQUESTS.labels(hit.route, method, str(hit.status)),
                 metrics.HTTP_SECONDS.labels(hit.route),
             )
@@ -110,6 +151,24 @@ class CachedTiles:
         layer.inc()
         requests.inc()
         seconds.observe(time.perf_counter() - hit.started)
+
+
+_VARY = (b"vary", b"Origin")
+_EXPOSE = (b"access-control-expose-headers", ", ".join(EXPOSED_HEADERS).encode())
+
+
+def cors_headers(services, origin: bytes | None) -> list[tuple[bytes, bytes]]:
+    """nosniff and CORS as the route's middleware sends them (Starlette's CORSMiddleware):
+    ``Vary: Origin`` on every answer (one with an Origin carries CORS headers, one without
+    does not, so a shared cache must tell them apart), the exposed headers whenever an
+    Origin is sent, allowed or not."""
+    headers = [NOSNIFF, *services.cors_headers(origin)]
+    names = {name for name, _ in headers}
+    if origin is not None and _EXPOSE[0] not in names:
+        headers.append(_EXPOSE)
+    if b"vary" not in names:
+        headers.append(_VARY)
+    return headers
 
 
 async def _from_redis(services, world_id: str, z: int, x: int, y: int) -> tuple[bytes, str] | None:

@@ -24,6 +24,8 @@ HTTP_SECONDS = Histogram(
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+# layer: memory (the process's LRU), redis, store (the route's store reads, and the hot
+# path's stored files sent by granian); result: hit or miss (misses counted by the route).
 TILE_CACHE = Counter(
     "synthtiles_tile_cache_total", "Tile lookups by cache layer and result", ["layer", "result"]
 )

@@ -5,23 +5,35 @@
 directly), ``S3TileStore`` (core/s3_store.py) the same keys in a bucket. Besides tiles a
 store keeps shared files (finished exports) under names like ``exports/ID.tif``, so any API
 replica can hand them out. ``open_store`` builds the store a deployment's settings name.
+
+A file store also keeps each tile's ETag with its file, in the extended attribute
+``user.synthtiles.etag`` (set on the temporary file before it is linked into place, so a
+tile never appears without it): the API's hot path then has the server send the file as it
+is (``FileTileStore.tile_file``), without reading or hashing it. Tiles stored without it
+(written before, copied without their attributes, on a filesystem without user xattrs) are
+served as before, by reading them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlparse
 
+from core.protocol import etag_of
 from core.settings import StoreSettings
+
+log = logging.getLogger("synthtiles.store")
 
 # Shared file names: a folder and a file name, no way out of the store's own space.
 _FILE_NAME = re.compile(r"^[a-z]+/[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
@@ -129,9 +141,65 @@ def check_world_records(store: TileStore, worlds) -> None:
             )
 
 
+# A stored tile's ETag (core.protocol.etag_of of its bytes), kept with its file.
+ETAG_XATTR = "user.synthtiles.etag"
+_ETAG_VALUE = re.compile(rb'"[0-9a-f]{32}"')
+
+
+@dataclass(frozen=True, slots=True)
+class TileFile:
+    """A stored tile's file as a server sends it: its path, ETag and size."""
+
+    path: str
+    etag: str
+    size: int
+
+
 class FileTileStore(TileStore):
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self._root_text = os.path.abspath(self.root)  # the hot path's paths, built as text
+        self._told_no_xattr = False
+
+    def tile_file(self, world: str, z: int, x: int, y: int) -> TileFile | None:
+        """The tile's file with the ETag stored with it, or None: no such tile, or a file
+        without a (well-formed) stored ETag; then the caller reads the tile as before.
+        Two system calls on the path, nothing read: the hot path calls it inline."""
+        path = f"{self._root_text}/{world}/{z}/{x}/{y}.png"
+        try:
+            etag = os.getxattr(path, ETAG_XATTR)
+            size = os.stat(path).st_size
+        except OSError:  # no file, no attribute, or no xattrs on this filesystem
+            return None
+        if not _ETAG_VALUE.fullmatch(etag):
+            return None
+        return TileFile(path, etag.decode(), size)
+
+    def record_etag(self, world: str, z: int, x: int, y: int) -> str | None:
+        """Keep a stored tile's ETag with its file (for tiles stored without one), hashed
+        from the file's own bytes; the ETag, or None when there is no such tile or the
+        attribute cannot be set. The tile's bytes are not touched."""
+        path = self.path(world, z, x, y)
+        try:
+            etag = etag_of(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        return etag if self._keep_etag(path, etag) else None
+
+    def _keep_etag(self, target: int | Path, etag: str) -> bool:
+        try:
+            os.setxattr(target, ETAG_XATTR, etag.encode())
+        except OSError as exc:  # e.g. a filesystem without user xattrs: the tile still counts
+            if not self._told_no_xattr:
+                self._told_no_xattr = True
+                log.info(
+                    "tile store %s keeps no ETags with its files (%s): stored tiles are "
+                    "served by reading them",
+                    self.root,
+                    exc.strerror or exc,
+                )
+            return False
+        return True
 
     def path(self, world: str, z: int, x: int, y: int) -> Path:
         return self.root / world / str(z) / str(x) / f"{y}.png"
@@ -160,6 +228,8 @@ class FileTileStore(TileStore):
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
+                # Before the link: the tile never appears without its ETag.
+                self._keep_etag(handle.fileno(), etag_of(data))
                 os.fsync(handle.fileno())
             try:
                 os.link(tmp_name, final)

@@ -119,6 +119,28 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
+def tile_head(
+    if_none_match: str | None,
+    etag: str,
+    source: str,
+    length: int,
+    media_type: bytes = b"image/png",
+) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """(status, raw headers) of a tile of ``length`` bytes: 304 when the client's copy
+    matches (no type, no length), else 200. ``tile_answer`` and the hot path's answers from
+    the store's files (sent by the server from the file) share it, so both say the same."""
+    headers = [
+        (b"etag", etag.encode()),
+        (b"cache-control", _CACHE_CONTROL),
+        (b"x-synthtiles-source", source.encode()),
+    ]
+    if etag_matches(if_none_match, etag):
+        return 304, headers
+    headers.append((b"content-type", media_type))
+    headers.append((b"content-length", str(length).encode()))
+    return 200, headers
+
+
 def tile_answer(
     method: str,
     if_none_match: str | None,
@@ -130,16 +152,8 @@ def tile_answer(
     """(status, raw headers, body) of a tile (a PNG unless ``media_type`` says otherwise):
     304 when the client's copy matches, HEAD gets the headers and length without the body.
     CORS and nosniff are added by the caller (the hot path) or the middleware (the route)."""
-    headers = [
-        (b"etag", etag.encode()),
-        (b"cache-control", _CACHE_CONTROL),
-        (b"x-synthtiles-source", source.encode()),
-    ]
-    if etag_matches(if_none_match, etag):
-        return 304, headers, b""
-    headers.append((b"content-type", media_type))
-    headers.append((b"content-length", str(len(png)).encode()))
-    return 200, headers, b"" if method == "HEAD" else png
+    status, headers = tile_head(if_none_match, etag, source, len(png), media_type)
+    return status, headers, png if status == 200 and method != "HEAD" else b""
 
 
 def placeholder_headers() -> dict[str, str]:

@@ -2,11 +2,13 @@
 
 Two real API processes, one of each, share one deployment (Redis, store, worker): every
 kind of answer of the tile routes (generated, memory and Redis hits, 304, HEAD, CORS,
-placeholder, errors, other routes) must carry the same status, headers and bytes.
+placeholder, errors, other routes) must carry the same status, headers and bytes. (granian
+also sends stored tiles from their files, before Redis: tests/test_store_hits.py.)
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.store import ETAG_XATTR
 from tests.stack import Stack
 from tests.test_serving import tile_at
 
@@ -100,13 +103,23 @@ def test_tile_answers_are_the_same(servers: tuple[Stack, str, str]) -> None:
     assert cors[1]["access-control-allow-origin"] == "*"
     # The same tile through the named-world route.
     assert _both(servers, "GET", f"/worlds/testland{path}")[0][2] == first.content
-    # A Redis hit: a tile the granian process never served, in Redis since generated.
+    # A tile the granian process never served, in Redis since generated: granian sends it
+    # from its stored file (before Redis, tests/test_store_hits.py), uvicorn from Redis.
     z2, x2, y2 = tile_at("testland", 5, 8)
     made = httpx.get(f"{uvicorn}/{z2}/{x2}/{y2}.png", timeout=60)
     assert made.status_code == 200
-    from_redis = httpx.get(f"{granian}/{z2}/{x2}/{y2}.png", timeout=60)
+    from_file = httpx.get(f"{granian}/{z2}/{x2}/{y2}.png", timeout=60)
+    assert from_file.headers["x-synthtiles-source"] == "store"
+    assert from_file.content == made.content
+    # A Redis hit on granian: a stored file without its ETag attribute.
+    z3, x3, y3 = tile_at("testland", 5, 9)
+    made = httpx.get(f"{uvicorn}/{z3}/{x3}/{y3}.png", timeout=60)
+    assert made.status_code == 200
+    os.removexattr(stack.store_root / "testland" / f"{z3}/{x3}/{y3}.png", ETAG_XATTR)
+    from_redis = httpx.get(f"{granian}/{z3}/{x3}/{y3}.png", timeout=60)
     assert from_redis.headers["x-synthtiles-source"] == "cache"
     assert from_redis.content == made.content
+    assert _both(servers, "GET", f"/{z3}/{x3}/{y3}.png")[0][1]["vary"] == "Origin"
     assert stack.generations("testland")[f"{z}/{x}/{y}"] == 1
 
 
