@@ -1,7 +1,7 @@
 """Roam the open world: N tile requests at random places over the whole plane.
 
     python benchmarks/bench_soak.py [--requests 500] [--zooms 10-16] [--seed 1]
-        [--plan-chunks 16]
+        [--plan-chunks 16] [--max-minutes M] [--quiet]
 
 Starts the README's `synthtiles serve` (private Redis, one API process, one embedded
 worker) on a fresh store and asks for `/worlds/terra/{z}/{x}/{y}.png` at uniformly random
@@ -9,7 +9,10 @@ places and zooms, one at a time, as a viewer does (again after Retry-After on a 
 Prints: tiles answered, the median and p90 time to a tile, the median first-tile time in
 a never-visited region (a request whose plan chunk no earlier request touched: it waits
 for that chunk's plan, built in the worker), the peak RSS of the API and of the worker
-(VmHWM of each process) and the plan cache's size on disk.
+(VmHWM of each process) and the plan cache's size on disk. One line per request as it
+goes (zoom, its chunk, whether new, status, seconds, RSS so far) unless --quiet;
+--max-minutes stops asking after that long (the figures then cover the requests made, and
+say how many).
 """
 
 from __future__ import annotations
@@ -76,10 +79,15 @@ def role(pid: int) -> str:
 
 
 def classify(pids: list[int]) -> dict[int, str]:
-    """API or worker, by what each process has loaded (the worker loads torch)."""
+    """API, worker or export worker: by command line (the embedded export worker is a
+    process of its own), else by what it has loaded (the worker loads torch)."""
     roles = {}
     for pid in pids:
-        if role(pid) == "redis":
+        what = role(pid)
+        if what == "redis":
+            continue
+        if "export-worker" in what:
+            roles[pid] = "export"
             continue
         try:
             maps = Path(f"/proc/{pid}/maps").read_text()
@@ -125,6 +133,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--plan-chunks", type=int, default=16, help="chunks kept in memory")
     parser.add_argument("--budget-s", type=float, default=600.0, help="per request")
+    parser.add_argument("--max-minutes", type=float, default=0.0, help="stop asking after")
+    parser.add_argument("--quiet", action="store_true", help="no line per request")
     args = parser.parse_args()
     lo, _, hi = args.zooms.partition("-")
     zooms = (int(lo), int(hi or lo))
@@ -147,13 +157,18 @@ def main() -> int:
         stderr=(tmp / "serve.log").open("wb"),
     )
     base = f"http://127.0.0.1:{port}"
-    peaks: dict[str, float] = {"api": 0.0, "worker": 0.0}
+    peaks: dict[str, float] = {"api": 0.0, "worker": 0.0, "export": 0.0}
     times, first_times, statuses = [], [], []
     seen: set[tuple[int, int]] = set()
+    stopped_early = False
     try:
         wait_http(f"{base}/healthz", 300)
+        started = time.perf_counter()
         with httpx.Client(base_url=base) as client:
             for n in range(args.requests):
+                if args.max_minutes and time.perf_counter() - started > 60 * args.max_minutes:
+                    stopped_early = True
+                    break
                 z, x, y = random_tile(rng, zooms)
                 chunk = tile_chunk(z, x, y)
                 status, seconds = viewer_get(
@@ -161,11 +176,19 @@ def main() -> int:
                 )
                 statuses.append(status)
                 times.append(seconds)
-                if chunk not in seen:
+                new = chunk not in seen
+                if new:
                     first_times.append(seconds)
                     seen.add(chunk)
                 for pid, kind in classify(descendants(server.pid)).items():
                     peaks[kind] = max(peaks[kind], peak_rss_mb(pid))
+                if not args.quiet:
+                    print(
+                        f"  #{n + 1} z{z} chunk {chunk}{' new' if new else ''}: {status} in "
+                        f"{seconds:.1f} s; peak RSS api {peaks['api']:.0f} MB "
+                        f"worker {peaks['worker']:.0f} MB",
+                        flush=True,
+                    )
                 if (n + 1) % 25 == 0:
                     print(
                         f"  {n + 1} requests, median {statistics.median(times):.1f} s, "
@@ -182,8 +205,13 @@ def main() -> int:
     plan_mb = sum(f.stat().st_size for f in (tmp / "tiles").rglob("*.npz")) / 1e6
     ok = sum(s == 200 for s in statuses)
     times.sort()
+    if not statuses:
+        print("no request answered")
+        return 1
+    cut = f" (stopped after {args.max_minutes:g} min of {args.requests})" if stopped_early else ""
     print(
-        f"requests {len(statuses)} over the whole plane, z{zooms[0]}-{zooms[1]}: {ok} answered 200"
+        f"requests {len(statuses)}{cut} over the whole plane, z{zooms[0]}-{zooms[1]}: "
+        f"{ok} answered 200"
     )
     print(
         f"time to tile: median {statistics.median(times):.2f} s, "
@@ -193,7 +221,10 @@ def main() -> int:
         f"first tile in a never-visited region ({len(first_times)} regions): median "
         f"{statistics.median(first_times):.2f} s, max {max(first_times):.2f} s"
     )
-    print(f"peak RSS: api {peaks['api']:.0f} MB, worker {peaks['worker']:.0f} MB")
+    print(
+        f"peak RSS: api {peaks['api']:.0f} MB, worker {peaks['worker']:.0f} MB "
+        f"(export worker {peaks['export']:.0f} MB)"
+    )
     print(
         f"plan cache on disk: {plan_mb:.0f} MB for {len(seen)} chunks touched "
         f"(of {(CELLS // CHUNK_CELLS) ** 2} in the plane)"

@@ -72,6 +72,10 @@ class Region:
     lake_level: np.ndarray  # float32 (n, n): lake surface, -inf where no lake
     rivers: Polylines  # trunk rivers, coarse vertices in plan-cell units, source first
     river_levels: np.ndarray  # float32 per river vertex: its water level, falling downstream
+    # Per river: the river it flows into (-1: it ends in the sea or a lake) and the arc
+    # length along that river (plan cells from its source) where it joins.
+    mouth_line: np.ndarray  # int64
+    mouth_arc: np.ndarray  # float64
     roads: Polylines  # main roads between cities
     cities: list[Settlement]
 
@@ -95,6 +99,8 @@ class Region:
             "sea": self.sea,
             "lake_level": self.lake_level,
             "river_levels": self.river_levels,
+            "mouth_line": self.mouth_line,
+            "mouth_arc": self.mouth_arc,
             "cities": np.array(json.dumps([asdict(s) for s in self.cities])),
             **self.rivers.to_arrays("rivers"),
             **self.roads.to_arrays("roads"),
@@ -110,6 +116,8 @@ class Region:
             lake_level=a["lake_level"],
             rivers=Polylines.from_arrays(a, "rivers"),
             river_levels=a["river_levels"],
+            mouth_line=a["mouth_line"],
+            mouth_arc=a["mouth_arc"],
             roads=Polylines.from_arrays(a, "roads"),
             cities=[Settlement(**s) for s in json.loads(str(a["cities"]))],
         )
@@ -138,7 +146,8 @@ def build_region(seed: int, terrain: Terrain, key: tuple[int, int]) -> Region:
 
     rivers, levels = [], []
     catchment = drainage.catchment_km2.ravel()
-    for course in hydrology.river_courses(drainage, TRUNK_KM2):
+    courses = hydrology.river_courses(drainage, TRUNK_KM2)
+    for course in courses:
         rows, cols = np.divmod(np.asarray(course), n)
         points = np.stack([x[rows, cols], y[rows, cols]], 1).astype(np.float64)
         area = catchment[course].astype(np.float64)
@@ -149,6 +158,7 @@ def build_region(seed: int, terrain: Terrain, key: tuple[int, int]) -> Region:
         points, width = chaikin(points, width, 2)
         rivers.append((points, width.astype(np.float32), "river"))
         levels.append(np.minimum.accumulate(level).astype(np.float32))
+    mouth_line, mouth_arc = _mouths(courses, rivers, (drainage.sea | lake).ravel())
     trunk = (drainage.catchment_km2 >= TRUNK_KM2) & land
 
     gy, gx = np.gradient(height.astype(np.float64))
@@ -182,9 +192,43 @@ def build_region(seed: int, terrain: Terrain, key: tuple[int, int]) -> Region:
         lake_level=lake_level,
         rivers=Polylines.from_lines(rivers),
         river_levels=np.concatenate(levels) if levels else np.zeros(0, np.float32),
+        mouth_line=mouth_line,
+        mouth_arc=mouth_arc,
         roads=Polylines.from_lines(road_lines),
         cities=cities,
     )
+
+
+def _mouths(
+    courses: list[list[int]],
+    rivers: list[tuple[np.ndarray, np.ndarray, str]],
+    water: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each trunk river ends: in water (-1), or in the river that reached its last
+    cell first (courses are traced longest first) at the arc length of that river's
+    smoothed line nearest to its mouth. Smoothing cuts the corner at the confluence cell:
+    the tributary's last vertex lies up to ~2 cells off its receiver, and is joined onto it
+    in ``refine``."""
+    first: dict[int, int] = {}
+    for index, course in enumerate(courses):
+        for cell in course[:-1]:
+            first.setdefault(cell, index)
+    line = np.full(len(courses), -1, np.int64)
+    arc = np.zeros(len(courses), np.float64)
+    for index, course in enumerate(courses):
+        receiver = first.get(course[-1], -1)
+        if water[course[-1]] or receiver < 0 or receiver == index:
+            continue
+        points = rivers[receiver][0]
+        end = rivers[index][0][-1]
+        a, b = points[:-1], points[1:]
+        d = b - a
+        length = np.hypot(d[:, 0], d[:, 1])
+        t = np.clip(((end - a) * d).sum(1) / np.maximum(length**2, 1e-12), 0.0, 1.0)
+        k = int(np.argmin(np.hypot(*(a + t[:, None] * d - end).T)))
+        line[index] = receiver
+        arc[index] = float(np.sum(length[:k]) + t[k] * length[k])
+    return line, arc
 
 
 def _cities(
@@ -271,56 +315,51 @@ def _main_edges(graph, cells: list[int]) -> dict[tuple[int, int], str]:
     return edges
 
 
-def refine(
-    points: np.ndarray,
-    widths: np.ndarray,
-    box: CellWindow,
-    seed: int,
-    spacing_m: float,
-    wavelength_per_width: float,
-    min_wavelength_m: float,
-    max_amplitude_cells: float,
-    values: np.ndarray | None = None,
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """The pieces of a region line that pass through ``box`` (plus a few cells), densified
-    and meandered. Every vertex is a function of its arc length from the line's start
-    (a multiple of the spacing) and of the whole line, never of the box: two chunks
-    compute the same vertices where their pieces overlap, so a line crosses a chunk
-    border without a seam."""
-    steps = np.hypot(*np.diff(points, axis=0).T)
-    arc = np.concatenate([[0.0], np.cumsum(steps)])
-    total = float(arc[-1])
-    if total <= 0:
-        return []
-    m_cell = float(metres_per_cell(float(points[0, 1])))
-    step = spacing_m / m_cell
-    wavelength = max(float(np.median(widths)) * wavelength_per_width, min_wavelength_m) / m_cell
-    h = hash_uniform(
-        np.arange(9) + int(points[0, 0] * 64), np.full(9, int(points[0, 1] * 64)), seed
-    )
-    grown = box.grown(4)
-    inside = grown.contains(points[:, 0], points[:, 1])
-    # Segments that cross the grown box without a vertex in it count too.
-    seg_in = np.zeros(len(points), bool)
-    mid = 0.5 * (points[1:] + points[:-1])
-    seg_in[:-1] = grown.contains(mid[:, 0], mid[:, 1])
-    inside |= seg_in | np.concatenate([[False], seg_in[:-1]])
-    pieces = []
-    idx = np.flatnonzero(inside)
-    if idx.size == 0:
-        return []
-    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-    for run in runs:
-        s_lo = arc[max(int(run[0]) - 1, 0)]
-        s_hi = arc[min(int(run[-1]) + 1, len(arc) - 1)]
-        k = np.arange(math.ceil(s_lo / step), math.floor(s_hi / step) + 1)
-        s = k * step
-        if s_lo == 0.0 and (s.size == 0 or s[0] > 0):
-            s = np.concatenate([[0.0], s])
-        if s_hi == total and (s.size == 0 or s[-1] < total):
-            s = np.concatenate([s, [total]])
-        if s.size < 2:
-            continue
+@dataclass(frozen=True)
+class Course:
+    """A region line's refined course: a pure function of the line (never of a chunk)."""
+
+    points: np.ndarray
+    widths: np.ndarray
+    arc: np.ndarray
+    total: float
+    step: float
+    wavelength: float
+    h: np.ndarray
+    max_amplitude_cells: float
+
+    @classmethod
+    def of(
+        cls,
+        points: np.ndarray,
+        widths: np.ndarray,
+        seed: int,
+        spacing_m: float,
+        wavelength_per_width: float,
+        min_wavelength_m: float,
+        max_amplitude_cells: float,
+    ) -> Course:
+        steps = np.hypot(*np.diff(points, axis=0).T)
+        arc = np.concatenate([[0.0], np.cumsum(steps)])
+        m_cell = float(metres_per_cell(float(points[0, 1])))
+        wavelength = max(float(np.median(widths)) * wavelength_per_width, min_wavelength_m) / m_cell
+        h = hash_uniform(
+            np.arange(9) + int(points[0, 0] * 64), np.full(9, int(points[0, 1] * 64)), seed
+        )
+        return cls(
+            points,
+            widths,
+            arc,
+            float(arc[-1]),
+            spacing_m / m_cell,
+            wavelength,
+            h,
+            max_amplitude_cells,
+        )
+
+    def at(self, s: np.ndarray) -> np.ndarray:
+        """The meandered vertices at arc lengths ``s`` (plan cells from the start)."""
+        points, arc, step, wavelength, h = self.points, self.arc, self.step, self.wavelength, self.h
         base = np.stack([np.interp(s, arc, points[:, 0]), np.interp(s, arc, points[:, 1])], 1)
         ahead = np.stack(
             [np.interp(s + step, arc, points[:, 0]), np.interp(s + step, arc, points[:, 1])], 1
@@ -346,13 +385,77 @@ def refine(
                 weight
                 * amount
                 * np.sin(phase + h[j] * 2 * np.pi)
-                * min(0.16 * lam, max_amplitude_cells)
+                * min(0.16 * lam, self.max_amplitude_cells)
             )
-        taper = np.minimum(1.0, np.minimum(s, total - s) / max(2 * wavelength, 1e-9))
-        pts = base + normal * (offset * taper / 1.6)[:, None]
+        taper = np.minimum(1.0, np.minimum(s, self.total - s) / max(2 * wavelength, 1e-9))
+        return base + normal * (offset * taper / 1.6)[:, None]
+
+
+MOUTH_REACH = 4.0  # a tributary bends onto its receiver over this many times the gap
+
+
+def refine(
+    course: Course,
+    box: CellWindow,
+    values: np.ndarray | None = None,
+    mouth: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """The pieces of a region line that pass through ``box`` (plus a few cells), densified
+    and meandered. Every vertex is a function of its arc length from the line's start
+    (a multiple of the spacing) and of the whole line, never of the box: two chunks
+    compute the same vertices where their pieces overlap, so a line crosses a chunk
+    border without a seam. ``mouth``: the point (on the receiving river's refined course)
+    where the line ends; its last stretch bends onto it, as a function of arc length too."""
+    points, widths, arc, total, step = (
+        course.points,
+        course.widths,
+        course.arc,
+        course.total,
+        course.step,
+    )
+    if total <= 0:
+        return []
+    grown = box.grown(4)
+    inside = grown.contains(points[:, 0], points[:, 1])
+    # Segments that cross the grown box without a vertex in it count too.
+    seg_in = np.zeros(len(points), bool)
+    mid = 0.5 * (points[1:] + points[:-1])
+    seg_in[:-1] = grown.contains(mid[:, 0], mid[:, 1])
+    inside |= seg_in | np.concatenate([[False], seg_in[:-1]])
+    pieces = []
+    idx = np.flatnonzero(inside)
+    if idx.size == 0:
+        return []
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    for run in runs:
+        s_lo = arc[max(int(run[0]) - 1, 0)]
+        s_hi = arc[min(int(run[-1]) + 1, len(arc) - 1)]
+        k = np.arange(math.ceil(s_lo / step), math.floor(s_hi / step) + 1)
+        s = k * step
+        if s_lo == 0.0 and (s.size == 0 or s[0] > 0):
+            s = np.concatenate([[0.0], s])
+        if s_hi == total and (s.size == 0 or s[-1] < total):
+            s = np.concatenate([s, [total]])
+        if s.size < 2:
+            continue
+        pts = course.at(s)
+        if mouth is not None:
+            gap = mouth - points[-1]
+            reach = max(MOUTH_REACH * float(np.hypot(*gap)), 1.0)
+            ramp = np.clip(1.0 - (total - s) / reach, 0.0, 1.0) ** 2
+            pts = pts + ramp[:, None] * gap
         extra = None if values is None else np.interp(s, arc, values).astype(np.float32)
         pieces.append((pts, np.interp(s, arc, widths).astype(np.float32), extra))
     return pieces
+
+
+RIVER_MEANDER = (RIVER_SPACING_M, 11.0, 250.0, 0.3)  # spacing, wavelength/width, min, cap
+ROAD_MEANDER = (ROAD_SPACING_M, 300.0, 2500.0, 0.12)
+
+
+def river_course(rivers: Polylines, index: int, seed: int) -> Course:
+    """The refined course of the region's trunk river ``index``."""
+    return Course.of(*rivers.line(index), seed + 61, *RIVER_MEANDER)
 
 
 def region_lines(
@@ -361,22 +464,30 @@ def region_lines(
     seed: int,
     river: bool,
     levels: np.ndarray | None = None,
+    mouths: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray, str]], list[np.ndarray]]:
-    """The region's lines through ``box``, refined; and (rivers) each vertex's level."""
+    """The region's lines through ``box``, refined; and (rivers) each vertex's level.
+    ``mouths`` (rivers): the region's mouth_line, mouth_arc."""
     out, out_levels = [], []
     grown = box.grown(8 * COARSE)
     near = lines.in_box(grown.i0, grown.j0, grown.i0 + grown.width, grown.j0 + grown.height)
-    for i in np.flatnonzero(near):
-        points, widths = lines.line(int(i))
+
+    def course(i: int) -> Course:
         if river:
-            a, b = lines.starts[int(i)], lines.starts[int(i) + 1]
+            return river_course(lines, i, seed)
+        return Course.of(*lines.line(i), seed + 67, *ROAD_MEANDER)
+
+    for i in np.flatnonzero(near):
+        i = int(i)
+        values = mouth = None
+        if river:
+            a, b = lines.starts[i], lines.starts[i + 1]
             values = None if levels is None else levels[a:b]
-            pieces = refine(
-                points, widths, box, seed + 61, RIVER_SPACING_M, 11.0, 250.0, 0.3, values
-            )
-        else:
-            pieces = refine(points, widths, box, seed + 67, ROAD_SPACING_M, 300.0, 2500.0, 0.12)
-        out += [(p, w, lines.kinds[int(i)]) for p, w, _ in pieces]
+            if mouths is not None and mouths[0][i] >= 0:
+                target = course(int(mouths[0][i]))
+                mouth = target.at(np.array([float(mouths[1][i])]))[0]
+        pieces = refine(course(i), box, values, mouth)
+        out += [(p, w, lines.kinds[i]) for p, w, _ in pieces]
         out_levels += [v for _, _, v in pieces]
     return out, out_levels
 
@@ -415,7 +526,12 @@ def build_open_chunk(spec: PlanSpec, interior: CellWindow, region: Region) -> Pl
     m_cell = np.asarray(metres_per_cell(y), np.float64)
     m_mean = float(m_cell.mean())
     trunk_lines, trunk_levels = region_lines(
-        region.rivers, interior, spec.seed, river=True, levels=region.river_levels
+        region.rivers,
+        interior,
+        spec.seed,
+        river=True,
+        levels=region.river_levels,
+        mouths=(region.mouth_line, region.mouth_arc),
     )
     main_lines, _ = region_lines(region.roads, interior, spec.seed, river=False)
     trunk = line_cells(trunk_lines, window) & ~sea & ~lake

@@ -40,6 +40,10 @@ from core.plan.terrain import Terrain
 # never read, and worlds made with another version must name it (see core.world).
 PLAN_VERSION = 1  # bump once a plan world has published tiles and planning changes
 OPEN_PLAN_VERSION = 2  # open worlds: coarse regions, chunks refining them (core.plan.open)
+# Bump when open planning changes (no open world has published tiles yet): it is part of
+# an open world's plan key, so cached regions and chunks of an earlier revision are never
+# mixed with new ones. Bounded worlds' keys do not carry it.
+OPEN_PLAN_REVISION = 2  # 2: trunk tributaries end on the river they join
 MAX_WINDOW_CELLS = 1600  # a bounded world wider than this is planned in chunks
 CHUNK_CELLS = 512
 CHUNK_MARGIN = 96
@@ -57,16 +61,16 @@ class PlanSpec:
 
     @property
     def key(self) -> str:
-        text = json.dumps(
-            {
-                "v": self.version,
-                "seed": self.seed,
-                "extent": list(self.extent),
-                "island": self.island,
-                "scenario": self.scenario.sha256 if self.scenario else None,
-            },
-            sort_keys=True,
-        )
+        fields = {
+            "v": self.version,
+            "seed": self.seed,
+            "extent": list(self.extent),
+            "island": self.island,
+            "scenario": self.scenario.sha256 if self.scenario else None,
+        }
+        if self.version == OPEN_PLAN_VERSION:
+            fields["rev"] = OPEN_PLAN_REVISION
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
