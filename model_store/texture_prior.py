@@ -40,9 +40,11 @@ PRIOR_FILE = "texture_prior.safetensors"
 #   5: as 4, with what stands on the land: parkland trees one by one with their shadows,
 #      fields pulled to their region's season, tracks along only some farm-block edges,
 #      bare ground with grass held in it, river banks (parkland_render.py)
+#   6: as 5, the regional choice of crops an organic field instead of a square lattice
+#      (region_render.py)
 RENDERER_VERSION = 1
 PLAN_RENDERER_VERSION = 2
-BANK_RENDERER_VERSIONS = (3, 4, 5)
+BANK_RENDERER_VERSIONS = (3, 4, 5, 6)
 BANK_RENDERER_VERSION = BANK_RENDERER_VERSIONS[-1]  # what `models add-bank` writes
 RENDERERS = (RENDERER_VERSION, PLAN_RENDERER_VERSION, *BANK_RENDERER_VERSIONS)
 PLAN_RENDERERS = (PLAN_RENDERER_VERSION, *BANK_RENDERER_VERSIONS)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.world import DEFAULT_WORLD
+from core.world import CARANA_V5
 from model_store.registry import ModelRegistry
 from worker.synthesis.parkland_render import (
     CROWN_M,
@@ -94,10 +94,10 @@ def test_the_tree_field_is_a_pure_function_of_position() -> None:
 
 @pytest.fixture(scope="module")
 def renderer() -> ParklandRenderer:
-    entry = ModelRegistry().verify(DEFAULT_WORLD.model)
+    entry = ModelRegistry().verify(CARANA_V5.model)
     drawing = PriorDrawing.from_conditioning(entry.path, entry.id, entry.conditioning)
     assert drawing is not None
-    made = drawing.plan_renderer(DEFAULT_WORLD.seed)
+    made = drawing.plan_renderer(CARANA_V5.seed)
     assert isinstance(made, ParklandRenderer) and made.version == 5
     return made
 

@@ -148,6 +148,7 @@ def test_tilejson(stack: Stack) -> None:
         "carana-v3",
         "carana-v4",
         "carana-v5",
+        "carana-v6",
         "terra",
     }
 

@@ -146,8 +146,7 @@ class BankRenderer(PlanRenderer):
             # Which crop: neighbouring vertices pick crops of like tone (a regional noise
             # over the crops sorted by brightness, plus a little jitter), so a landscape
             # changes from one kind of ground to another instead of flickering.
-            region = value_noise(vx / self._world_px, vy / self._world_px, REGION_CELLS, seed + 4)
-            rank = (region * 1.5 - 0.25) + 0.3 * (hash_uniform(vi, vj, seed + 1) - 0.5)
+            rank = self._crop_rank(vx, vy, seed) + 0.3 * (hash_uniform(vi, vj, seed + 1) - 0.5)
             rank = np.clip((rank * surface.count).astype(np.int64), 0, surface.count - 1)
             pick = order[rank]
             ox = reach + hash_uniform(vi, vj, seed + 2) * (crop - 2 * reach)
@@ -163,6 +162,13 @@ class BankRenderer(PlanRenderer):
         calm = self._calm(level)
         mean = (1 - calm) * mean + calm * surface.means.mean(0)
         return (mean + total / np.sqrt(weight_sq)[:, None]).astype(np.float32)
+
+    def _crop_rank(self, vx: np.ndarray, vy: np.ndarray, seed: int) -> np.ndarray:
+        """Where a lattice vertex at native pixels (vx, vy) lies in its surface's crops
+        from darkest (0) to brightest (1), before jitter: one octave of value noise over
+        ~6 km, stretched so the darkest and brightest crops each hold whole regions."""
+        region = value_noise(vx / self._world_px, vy / self._world_px, REGION_CELLS, seed + 4)
+        return region * 1.5 - 0.25
 
     def _calm(self, level: int) -> float:
         """How far crop means are pulled to the surface's mean at a level. Coarse levels:

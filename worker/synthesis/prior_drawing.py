@@ -27,11 +27,13 @@ from model_store.texture_prior import (
 from worker.synthesis.bank_render import BankRenderer, PrefilteredBankRenderer
 from worker.synthesis.parkland_render import ParklandRenderer
 from worker.synthesis.plan_render import PlanRenderer
+from worker.synthesis.region_render import OrganicRegionRenderer
 from worker.synthesis.texture_render import TextureRenderer
 
 # The renderers that draw the plan from a texture bank, by version (BANK_RENDERER_VERSIONS).
 BANK_RENDERERS: dict[int, type[BankRenderer]] = {
-    cls.version: cls for cls in (BankRenderer, PrefilteredBankRenderer, ParklandRenderer)
+    cls.version: cls
+    for cls in (BankRenderer, PrefilteredBankRenderer, ParklandRenderer, OrganicRegionRenderer)
 }
 
 
