@@ -193,6 +193,7 @@ def test_streams_end_in_water_or_another_river(plan: WorldPlan) -> None:
             around = chunk.surface[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2]
             assert around.min() <= chunk.nearest(chunk.surface, source[:1], source[1:])[0] + 5.0
     assert ends > 50
+    assert trunk_joins >= 1  # the chunk has trunk rivers ending in others
 
 
 def test_trunk_tributaries_end_on_the_river_they_join(plan: WorldPlan) -> None:
