@@ -50,9 +50,9 @@ class StoreSettings(BaseSettings):
 class PlanSettings(BaseSettings):
     model_config = _ENV
 
-    # Plan chunks each process keeps in memory (an LRU; a chunk of an open world is
-    # ~6 MB): the bound on a roaming process's plan memory. Evicted chunks are read back
-    # from the plan cache.
+    # Plan chunks each process keeps in memory (an LRU; a chunk of `terra` is ~14 MB of
+    # rasters and polylines): the bound on a roaming process's plan memory. Evicted chunks
+    # are read back from the plan cache.
     plan_chunks_in_memory: int = Field(16, ge=1, le=4096)
 
 
