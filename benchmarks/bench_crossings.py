@@ -2,10 +2,13 @@
 
     python benchmarks/bench_crossings.py [--regions 3,3 5,2 6,4] [--cache DIR]
 
-In each region (default: three regions away from the test's region (1, 2)) it takes the
-2 x 2 block of chunks whose four inner borders carry the most region lines (trunk rivers
-and main roads, counted on the region's coarse lines: the block where most lines reach a
-border, so the figure rests on many crossings), builds the four chunks, and for each
+In each region (default: three regions away from the test's region (1, 2)) it takes a
+2 x 2 block of chunks each of whose four inner borders is crossed by at least one trunk
+river and one main road of the region (counted on the region's coarse lines), the
+cheapest such block to build (the fewest region river vertices in it: dense chunks take
+minutes, a chunk of the busiest block of region (3, 3) 6.5 min and 21 MB on a loaded
+machine; ``--busiest`` takes the block whose borders carry the most lines instead),
+builds the four chunks, and for each
 border counts the chunk lines (rivers, streams, roads: the polylines features.geojson and
 the imagery are drawn from) crossing it on either side and how many continue in the chunk
 on the other side: same course within a cell, width within 10 %
@@ -15,7 +18,9 @@ the border and a line of the east chunk crossing it are two crossings.
 Prints per border and in total the crossings, those that continue, the share, per family
 (water, road), and each chunk's build time (a fresh cache unless --cache names one).
 Lines that end within half a cell of a border without crossing it are listed apart (they
-do not reach the other side; a line that stops at the border would show up there).
+do not reach the other side; a line that stops at the border would show up there), and
+those ending at a town or village on the border's edge cell are counted (a chunk places
+settlements on its own cells, edge cells included, and joins each to the road network).
 """
 
 from __future__ import annotations
@@ -66,12 +71,14 @@ def _coarse_border(one: tuple[int, int], other: tuple[int, int], axis: int):
     return at, (lo, lo + CHUNK_CELLS)
 
 
-def busiest_block(plan: WorldPlan, key: tuple[int, int]) -> tuple[int, int]:
-    """The block of the region whose weakest border carries the most region lines (rivers
-    and roads both counted; ties: the most lines over all four)."""
+def choose_block(plan: WorldPlan, key: tuple[int, int], busiest: bool) -> tuple[int, int]:
+    """A block of the region with a river and a road across each of its four borders: the
+    one with the fewest region river vertices (cheapest), or (``busiest``) the one whose
+    weakest border carries the most region lines (ties: the most lines over all four)."""
     region = plan.region(key)
     river_segments = region.rivers.segments_points()[:2]
     road_segments = region.roads.segments_points()[:2]
+    vertices = region.rivers.vertices
     best, best_score = None, None
     for dr in range(PER_REGION - 1):
         for dc in range(PER_REGION - 1):
@@ -83,7 +90,17 @@ def busiest_block(plan: WorldPlan, key: tuple[int, int]) -> tuple[int, int]:
                 roads = _line_hits(road_segments, axis, at, span)
                 counts.append((rivers, roads))
             weakest = min(min(r, d) for r, d in counts)
-            score = (weakest, sum(r + d for r, d in counts))
+            if busiest:
+                score = (weakest, sum(r + d for r, d in counts))
+            else:
+                x0, y0 = c0 * CHUNK_CELLS, r0 * CHUNK_CELLS
+                inside = (
+                    (vertices[:, 0] >= x0)
+                    & (vertices[:, 0] < x0 + 2 * CHUNK_CELLS)
+                    & (vertices[:, 1] >= y0)
+                    & (vertices[:, 1] < y0 + 2 * CHUNK_CELLS)
+                )
+                score = (weakest >= 1, -int(inside.sum()))
             if best_score is None or score > best_score:
                 best, best_score = (c0, r0), score
     assert best is not None
@@ -96,12 +113,15 @@ def measure(a: PlanChunk, b: PlanChunk, axis: int):
     results = [(c, continues(c, there)) for c in here] + [(c, continues(c, here)) for c in there]
     ends = []
     for chunk in (a, b):
+        places = np.array([[s.x, s.y] for s in chunk.settlements]).reshape(-1, 2)
         for lines in (chunk.rivers, chunk.roads):
             for i in range(len(lines)):
                 points, _ = lines.line(i)
                 for end in (points[0], points[-1]):
                     if abs(end[axis] - at) <= 0.5 and span[0] <= end[1 - axis] < span[1]:
-                        ends.append((lines.kinds[i], end))
+                        # A road ending at a town or village that sits on the edge cell.
+                        at_place = bool(len(places)) and np.hypot(*(places - end).T).min() < 0.5
+                        ends.append((lines.kinds[i], end, at_place))
     return results, ends
 
 
@@ -110,20 +130,21 @@ def main() -> int:
     parser.add_argument(
         "--regions",
         nargs="+",
-        default=["3,3", "5,2", "6,4"],
+        default=["5,2", "2,5", "6,4"],
         help="regions as i,j (8 x 8 regions tile the plane)",
     )
     parser.add_argument("--cache", type=Path, help="plan cache directory (default: a fresh one)")
+    parser.add_argument("--busiest", action="store_true", help="the busiest block of each")
     args = parser.parse_args()
     cache = args.cache or Path(tempfile.mkdtemp(prefix="synthtiles-crossings-"))
     plan = WorldPlan(plan_spec(TERRA), cache, max_chunks=4)
 
     totals: dict[str, list[int]] = {"water": [0, 0], "road": [0, 0]}
-    all_ends = 0
+    all_ends = place_ends = 0
     builds = []
     for text in args.regions:
         key = tuple(int(v) for v in text.split(","))
-        c0, r0 = busiest_block(plan, key)
+        c0, r0 = choose_block(plan, key, args.busiest)
         print(f"region {key}: block of chunks from ({c0}, {r0})", flush=True)
         chunks = {}
         for dc, dr in ((0, 0), (1, 0), (0, 1), (1, 1)):
@@ -150,15 +171,18 @@ def main() -> int:
                 f"{k} of {n} crossings continue ({100 * k / max(n, 1):.1f} %); "
                 f"water {counts['water'][1]}/{counts['water'][0]}, "
                 f"road {counts['road'][1]}/{counts['road'][0]}; "
-                f"lines ending at the border {len(ends)}",
+                f"lines ending at the border {len(ends)} "
+                f"({sum(p for _, _, p in ends)} at a settlement on the edge cell)",
                 flush=True,
             )
             for crossing, ok in results:
                 if not ok:
                     print(f"    does not continue: {crossing}")
-            for kind, end in ends:
-                print(f"    ends at the border: {kind} at {np.round(end, 2).tolist()}")
+            for kind, end, at_place in ends:
+                where = " (a settlement there)" if at_place else ""
+                print(f"    ends at the border: {kind} at {np.round(end, 2).tolist()}{where}")
             all_ends += len(ends)
+            place_ends += sum(p for _, _, p in ends)
     n = sum(t[0] for t in totals.values())
     k = sum(t[1] for t in totals.values())
     print(
@@ -166,7 +190,7 @@ def main() -> int:
         f"{k} of {n} crossings continue ({100 * k / max(n, 1):.1f} %, target >= 95 %); "
         f"water {totals['water'][1]}/{totals['water'][0]}, "
         f"road {totals['road'][1]}/{totals['road'][0]}; "
-        f"lines ending at a border {all_ends}"
+        f"lines ending at a border {all_ends} ({place_ends} at a settlement on the edge cell)"
     )
     if builds:
         print(
