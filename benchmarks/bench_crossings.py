@@ -36,7 +36,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.plan.borders import border, continues, crossings  # noqa: E402
+from core.plan.borders import (  # noqa: E402
+    border,
+    border_between,
+    continues,
+    crossings,
+    segment_crossings,
+)
 from core.plan.open import REGION_CELLS  # noqa: E402
 from core.plan.plan import CHUNK_CELLS, PlanChunk, WorldPlan  # noqa: E402
 from core.plans import plan_spec  # noqa: E402
@@ -47,12 +53,7 @@ PER_REGION = REGION_CELLS // CHUNK_CELLS
 
 def _line_hits(segments, axis: int, at: float, span: tuple[float, float]) -> int:
     """How many times the (coarse) lines' segments cross the border axis = at within span."""
-    a, b = segments
-    sa, sb = a[:, axis] - at, b[:, axis] - at
-    hit = np.flatnonzero((sa < 0) != (sb < 0))
-    t = sa[hit] / (sa[hit] - sb[hit])
-    along = a[hit, 1 - axis] + t * (b[hit, 1 - axis] - a[hit, 1 - axis])
-    return int(((along >= span[0]) & (along < span[1])).sum())
+    return len(segment_crossings(*segments, axis, at, span)[0])
 
 
 def block_borders(c0: int, r0: int) -> list[tuple[tuple[int, int], tuple[int, int], int]]:
@@ -63,12 +64,6 @@ def block_borders(c0: int, r0: int) -> list[tuple[tuple[int, int], tuple[int, in
         ((c0, r0), (c0, r0 + 1), 1),
         ((c0 + 1, r0), (c0 + 1, r0 + 1), 1),
     ]
-
-
-def _coarse_border(one: tuple[int, int], other: tuple[int, int], axis: int):
-    at = (other[0] * CHUNK_CELLS, other[1] * CHUNK_CELLS)[axis]
-    lo = (one[1] * CHUNK_CELLS, one[0] * CHUNK_CELLS)[axis]
-    return at, (lo, lo + CHUNK_CELLS)
 
 
 def choose_block(plan: WorldPlan, key: tuple[int, int], busiest: bool) -> tuple[int, int]:
@@ -85,7 +80,11 @@ def choose_block(plan: WorldPlan, key: tuple[int, int], busiest: bool) -> tuple[
             c0, r0 = key[0] * PER_REGION + dc, key[1] * PER_REGION + dr
             counts = []
             for one, other, axis in block_borders(c0, r0):
-                at, span = _coarse_border(one, other, axis)
+                at, span = border_between(
+                    (one[0] * CHUNK_CELLS, one[1] * CHUNK_CELLS),
+                    (other[0] * CHUNK_CELLS, other[1] * CHUNK_CELLS),
+                    axis,
+                )
                 rivers = _line_hits(river_segments, axis, at, span)
                 roads = _line_hits(road_segments, axis, at, span)
                 counts.append((rivers, roads))
