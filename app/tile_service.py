@@ -29,7 +29,7 @@ from app.queue import JobQueue
 from core.layout import layout_preview
 from core.png import encode_plain
 from core.protocol import PLACEHOLDER_WANT_TTL_S, WANT_TTL_S, Keys, Priority, etag_of
-from core.store import TileStore
+from core.store import FileTileStore, TileStore
 from core.tile_cache import TileCache, TileSource
 from core.units import UnitKey, unit_complete, unit_of_tile
 from core.world import World
@@ -94,15 +94,28 @@ class TileService:
         return None if entry is None else Tile(*entry, TileSource.CACHE)
 
     async def stored(self, world: World, z: int, x: int, y: int) -> Tile | None:
-        png = await asyncio.to_thread(self._store.get, world.id, z, x, y)
-        if png is None:
+        read = await asyncio.to_thread(self._read_stored, world.id, z, x, y)
+        if read is None:
             return None
-        tile = Tile(png, etag_of(png), TileSource.STORE)
+        tile = Tile(*read, TileSource.STORE)
         try:
-            await self.cache.put(self._redis, world, z, x, y, png, tile.etag)
+            await self.cache.put(self._redis, world, z, x, y, tile.png, tile.etag)
         except RedisError:  # no cache refill while Redis is down; the tile is still served
             metrics.REDIS_ERRORS.inc()
         return tile
+
+    def _read_stored(self, world_id: str, z: int, x: int, y: int) -> tuple[bytes, str] | None:
+        """A stored tile's (png, etag), hashed here, off the event loop. A file store's tile
+        without its ETag attribute (stored before there was one) is given it now, so the
+        hot path has the server send its file from then on (app.fastpath); a store that
+        cannot keep it (read-only, no user xattrs) still serves the tile."""
+        png = self._store.get(world_id, z, x, y)
+        if png is None:
+            return None
+        etag = etag_of(png)
+        if isinstance(self._store, FileTileStore):
+            self._store.record_etag(world_id, z, x, y, etag)
+        return png, etag
 
     async def _cached_or_none(self, world: World, z: int, x: int, y: int) -> Tile | None:
         """The cached tile; None also when Redis is down (the store is asked next)."""

@@ -11,7 +11,8 @@ A file store also keeps each tile's ETag with its file, in the extended attribut
 tile never appears without it): the API's hot path then has the server send the file as it
 is (``FileTileStore.tile_file``), without reading or hashing it. Tiles stored without it
 (written before, copied without their attributes, on a filesystem without user xattrs) are
-served as before, by reading them.
+served as before, by reading them, and the API gives such a file its ETag the first time it
+reads it (``record_etag``), where the store lets it.
 """
 
 from __future__ import annotations
@@ -175,15 +176,25 @@ class FileTileStore(TileStore):
             return None
         return TileFile(path, etag.decode(), size)
 
-    def record_etag(self, world: str, z: int, x: int, y: int) -> str | None:
-        """Keep a stored tile's ETag with its file (for tiles stored without one), hashed
-        from the file's own bytes; the ETag, or None when there is no such tile or the
-        attribute cannot be set. The tile's bytes are not touched."""
+    def record_etag(
+        self, world: str, z: int, x: int, y: int, etag: str | None = None
+    ) -> str | None:
+        """Keep a stored tile's ETag with its file, for tiles stored without one: ``etag``
+        when the caller has just hashed the tile's bytes (the route's store read), else
+        hashed from the file's own bytes. A file that already carries it is left as it is
+        (no metadata write). The ETag, or None when there is no such tile or the attribute
+        cannot be set (a read-only store, no user xattrs): the tile is then served by
+        reading it, as before. The tile's bytes are not touched."""
         path = self.path(world, z, x, y)
         try:
-            etag = etag_of(path.read_bytes())
+            if etag is None:
+                etag = etag_of(path.read_bytes())
+            if os.getxattr(path, ETAG_XATTR) == etag.encode():
+                return etag
         except FileNotFoundError:
             return None
+        except OSError:  # no attribute yet, or none possible (setting it says which)
+            pass
         return etag if self._keep_etag(path, etag) else None
 
     def _keep_etag(self, target: int | Path, etag: str) -> bool:

@@ -18,12 +18,14 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from starlette.datastructures import State
 
 from app.fastpath import CachedTiles
 from app.memory_cache import TileMemoryCache
-from core.protocol import etag_of
-from core.store import ETAG_XATTR, FileTileStore
+from app.tile_service import TileService
+from core.protocol import Keys, etag_of
+from core.store import ETAG_XATTR, FileTileStore, TileFile
 from tests.conftest import require_redis
 from tests.stack import Stack, metric_value
 from tests.test_rsgi_server import SERVER_HEADERS
@@ -170,23 +172,35 @@ def test_the_file_is_preferred_to_redis_and_counted_as_a_store_hit(
 
 
 @pytest.mark.integration
-def test_files_without_their_stored_etag_are_served_as_before(deployment: Deployment) -> None:
+def test_files_without_their_stored_etag_are_given_it_by_the_route(
+    deployment: Deployment,
+) -> None:
+    """A file stored without its ETag (before there was one, or a damaged one) is answered
+    by the route, which reads the store and gives the file its ETag; then it is sent from
+    the file like any other."""
     for offset, damage in ((2, None), (3, b"not an etag"), (4, b'"' + b"0" * 31 + b'"')):
         z, x, y = deployment.made(offset)
         path = f"/{z}/{x}/{y}.png"
         file = deployment.file(z, x, y)
+        etag = etag_of(file.read_bytes())
         if damage is None:
             os.removexattr(file, ETAG_XATTR)
         else:
             os.setxattr(file, ETAG_XATTR, damage)
         first = httpx.get(f"{deployment.granian}{path}", timeout=30)
-        # The route read the store (it refills Redis), then Redis answers on the hot path.
+        # The route read the store (it refills Redis) and kept the ETag with the file.
         assert first.headers["x-synthtiles-source"] == "store"
-        assert first.headers["etag"] == etag_of(file.read_bytes())
+        assert first.headers["etag"] == etag
         assert deployment.stack.redis.exists(deployment.redis_key(z, x, y)), damage
-        again = httpx.get(f"{deployment.granian}{path}", timeout=30)
-        assert again.headers["x-synthtiles-source"] == "cache"
-        assert again.content == first.content == file.read_bytes()
+        assert os.getxattr(file, ETAG_XATTR) == etag.encode(), damage
+        deployment.empty_redis()
+        for _ in range(3):  # the file answers: Redis is never refilled
+            again = httpx.get(f"{deployment.granian}{path}", timeout=30)
+            assert again.headers["x-synthtiles-source"] == "store"
+            assert again.headers["etag"] == etag
+            assert again.content == first.content == file.read_bytes()
+        assert not deployment.stack.redis.exists(deployment.redis_key(z, x, y)), damage
+        assert _answer(again) == _route_answer(deployment, "GET", path)
 
 
 @pytest.mark.integration
@@ -266,6 +280,61 @@ def test_a_filesystem_without_xattrs_keeps_working(
     assert store.record_etag("w", 3, 1, 2) == etag_of(b"\x89PNG one")
     assert store.tile_file("w", 3, 1, 2).etag == etag_of(b"\x89PNG one")
     assert store.record_etag("w", 3, 1, 3) is None
+
+
+def _tile_service(store: FileTileStore) -> TileService:
+    """A tile service over ``store`` whose Redis is down (nothing listens on port 1): its
+    store reads answer all the same, without refilling the cache."""
+    return TileService(
+        aioredis.from_url("redis://127.0.0.1:1/0"),
+        store,
+        Keys("synthtiles-test-unused"),
+        queue=None,  # type: ignore[arg-type]  (a store read queues nothing)
+        hub=None,  # type: ignore[arg-type]
+        memory=TileMemoryCache(0),
+        cache_ttl_s=60,
+        wait_timeout_s=1,
+    )
+
+
+async def test_a_store_read_gives_the_file_its_etag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileTileStore(tmp_path)
+    z, x, y = tile_at(WORLD.id, 6, 0)
+    store.put_if_absent(WORLD.id, z, x, y, b"\x89PNG tile")
+    file = tmp_path / WORLD.id / f"{z}/{x}/{y}.png"
+    os.removexattr(file, ETAG_XATTR)
+    service = _tile_service(store)
+    tile = await service.stored(WORLD, z, x, y)
+    assert tile is not None and (tile.png, tile.etag) == (b"\x89PNG tile", etag_of(b"\x89PNG tile"))
+    assert store.tile_file(WORLD.id, z, x, y) == TileFile(str(file), tile.etag, len(tile.png))
+    # A file that carries it is not written again (a store read on every Redis miss).
+    monkeypatch.setattr(os, "setxattr", lambda *_a: pytest.fail("the ETag was there"))
+    assert await service.stored(WORLD, z, x, y) == tile
+    assert store.record_etag(WORLD.id, z, x, y) == tile.etag
+    assert await service.stored(WORLD, z, x + 1, y) is None
+
+
+@pytest.mark.parametrize("error", [errno.EROFS, errno.EACCES, errno.ENOTSUP])
+async def test_a_store_that_cannot_keep_etags_still_serves_its_tiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int
+) -> None:
+    """A read-only store, a file the API may not write, a filesystem without user xattrs."""
+    store = FileTileStore(tmp_path)
+    z, x, y = tile_at(WORLD.id, 6, 0)
+    store.put_if_absent(WORLD.id, z, x, y, b"\x89PNG tile")
+    os.removexattr(tmp_path / WORLD.id / f"{z}/{x}/{y}.png", ETAG_XATTR)
+
+    def refused(*_args) -> None:
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(os, "setxattr", refused)
+    for _ in range(2):
+        tile = await _tile_service(store).stored(WORLD, z, x, y)
+        assert tile is not None and tile.etag == etag_of(b"\x89PNG tile")
+        assert store.tile_file(WORLD.id, z, x, y) is None  # read again next time
+    assert store.record_etag(WORLD.id, z, x, y, tile.etag) is None
 
 
 async def test_only_a_front_that_sends_files_and_a_file_store_look_at_files(
