@@ -4,9 +4,9 @@ A tile in this process's memory cache, else (granian only) a file of the local t
 that carries its ETag, else a tile in Redis, is answered here (a Redis hit also fills the
 memory cache). Everything else (misses, bad paths, other routes) falls through to the
 FastAPI app, which validates, reads the store, generates, and fills both caches. The memory
-cache holds only tiles answered for a valid request; a stored file is answered only inside
-the world's zoom range and extent (a unit at the extent's edge stores tiles just outside
-it, which the route answers 404).
+cache holds only tiles answered for a valid request; a stored file or a Redis entry is
+answered only inside the world's zoom range and extent (a unit at the extent's edge stores
+and caches tiles just outside it, which the route answers 404).
 
 Why the store's file before Redis: the store is the truth, a local file store holds every
 tile that Redis holds (workers store a unit before they cache it), and a file in the page
@@ -97,10 +97,13 @@ class CachedTiles:
         entry = services.memory.get((world_id, z, x, y))
         layer = "memory"
         if entry is None:
+            # Files and Redis only for a tile the route would answer: it says 404 off the
+            # world's zooms or extent, where a unit at the extent's edge stores (and
+            # caches) tiles. The memory cache holds only such tiles.
+            if not self._served(services, world_id, z, x, y):
+                return None
             store = getattr(services, "store", None) if self.files else None
-            # A file only for a tile the route would answer (it says 404 off the world's
-            # zooms or extent, which a unit at the extent's edge stores tiles beyond).
-            if isinstance(store, FileTileStore) and self._served(services, world_id, z, x, y):
+            if isinstance(store, FileTileStore):
                 stored = store.tile_file(world_id, z, x, y)
                 if stored is not None:
                     status, headers = tile_head(
