@@ -33,11 +33,36 @@ def value_noise(u: np.ndarray, v: np.ndarray, cells: float, seed: int) -> np.nda
     fx, fy = x - x0, y - y0
     sx, sy = fx * fx * (3 - 2 * fx), fy * fy * (3 - 2 * fy)
     ix, iy = x0.astype(np.int64), y0.astype(np.int64)
-    a = hash_uniform(ix, iy, seed)
-    b = hash_uniform(ix + 1, iy, seed)
-    c = hash_uniform(ix, iy + 1, seed)
-    d = hash_uniform(ix + 1, iy + 1, seed)
+    a, b, c, d = _corner_hashes(ix, iy, seed)
     return (a * (1 - sx) + b * sx) * (1 - sy) + (c * (1 - sx) + d * sx) * sy
+
+
+def _corner_hashes(ix: np.ndarray, iy: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+    """The hashes of each cell's four corners (ix, iy), (ix+1, iy), (ix, iy+1), (ix+1, iy+1).
+
+    Many pixels share a cell: where the cells they span form a block smaller than the
+    pixels, the block's corners are hashed once and looked up (hash_uniform is elementwise,
+    so the same bits as hashing per pixel)."""
+    ix, iy = np.asarray(ix), np.asarray(iy)
+    if ix.size == 0 or ix.shape != iy.shape:
+        return _hashed_corners(ix, iy, seed)
+    x_lo, y_lo = int(ix.min()), int(iy.min())
+    width, height = int(ix.max()) - x_lo + 2, int(iy.max()) - y_lo + 2
+    if width * height >= ix.size:
+        return _hashed_corners(ix, iy, seed)
+    rows, cols = np.divmod(np.arange(width * height, dtype=np.int64), width)
+    block = hash_uniform(cols + x_lo, rows + y_lo, seed)
+    at = (iy - y_lo) * width + (ix - x_lo)
+    return block[at], block[at + 1], block[at + width], block[at + width + 1]
+
+
+def _hashed_corners(ix: np.ndarray, iy: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+    return (
+        hash_uniform(ix, iy, seed),
+        hash_uniform(ix + 1, iy, seed),
+        hash_uniform(ix, iy + 1, seed),
+        hash_uniform(ix + 1, iy + 1, seed),
+    )
 
 
 def fractal_noise(

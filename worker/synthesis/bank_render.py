@@ -131,8 +131,6 @@ class BankRenderer(PlanRenderer):
         )
         textures = surface.levels[level]
         size = textures.shape[1]
-        crop = surface.crop_px
-        reach = HEX_PX + SHIFT_PX
         step = 2**level
         total = np.zeros((len(nx), 3), np.float64)
         mean = np.zeros((len(nx), 3), np.float64)
@@ -140,19 +138,8 @@ class BankRenderer(PlanRenderer):
         norm = np.maximum(sum(weights), 1e-9)
         weights = [w / norm for w in weights]
         weight_sq = sum(w * w for w in weights)
-        order = self._order(surface)
-        for (vi, vj, _), w in zip(vertices, weights, strict=True):
-            vx, vy = (vi + 0.5 * vj) * HEX_PX, vj * HEX_PX * SQRT3_2
-            # Which crop: neighbouring vertices pick crops of like tone (a regional noise
-            # over the crops sorted by brightness, plus a little jitter), so a landscape
-            # changes from one kind of ground to another instead of flickering.
-            rank = self._crop_rank(vx, vy, seed) + 0.3 * (hash_uniform(vi, vj, seed + 1) - 0.5)
-            rank = np.clip((rank * surface.count).astype(np.int64), 0, surface.count - 1)
-            pick = order[rank]
-            ox = reach + hash_uniform(vi, vj, seed + 2) * (crop - 2 * reach)
-            oy = reach + hash_uniform(vi, vj, seed + 3) * (crop - 2 * reach)
-            sx = np.round((ox - vx) / SHIFT_PX) * SHIFT_PX
-            sy = np.round((oy - vy) / SHIFT_PX) * SHIFT_PX
+        choices = self._vertex_choices(surface, [(vi, vj) for vi, vj, _ in vertices], seed)
+        for (pick, sx, sy), w in zip(choices, weights, strict=True):
             tx = np.clip(np.floor((nx + sx) / step), 0, size - 1).astype(np.int64)
             ty = np.clip(np.floor((ny + sy) / step), 0, size - 1).astype(np.int64)
             texel = textures[pick, ty, tx].astype(np.float64)
@@ -162,6 +149,50 @@ class BankRenderer(PlanRenderer):
         calm = self._calm(level)
         mean = (1 - calm) * mean + calm * surface.means.mean(0)
         return (mean + total / np.sqrt(weight_sq)[:, None]).astype(np.float32)
+
+    def _vertex_choices(
+        self, surface: Surface, vertices: list[tuple[np.ndarray, np.ndarray]], seed: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(crop, x shift, y shift) of each pixel's lattice vertex, for each of the pixels'
+        vertex arrays (vi, vj).
+
+        They depend on the vertex alone, and a canvas's pixels share a few thousand
+        vertices: computed once per vertex of the block the pixels span, then looked up
+        (each value comes from the same elementwise arithmetic either way: the same bits)."""
+        count = len(vertices[0][0])
+        if count == 0:
+            return [self._choices_at(surface, vi, vj, seed) for vi, vj in vertices]
+        i_lo = min(int(vi.min()) for vi, _ in vertices)
+        j_lo = min(int(vj.min()) for _, vj in vertices)
+        ni = max(int(vi.max()) for vi, _ in vertices) - i_lo + 1
+        nj = max(int(vj.max()) for _, vj in vertices) - j_lo + 1
+        if ni * nj >= count:  # scattered pixels: a block would hold more vertices than them
+            return [self._choices_at(surface, vi, vj, seed) for vi, vj in vertices]
+        grid_j, grid_i = np.divmod(np.arange(ni * nj, dtype=np.int64), ni)
+        block = self._choices_at(surface, grid_i + i_lo, grid_j + j_lo, seed)
+        looked_up = []
+        for vi, vj in vertices:
+            index = (vj - j_lo) * ni + (vi - i_lo)
+            pick, sx, sy = (values[index] for values in block)
+            looked_up.append((pick, sx, sy))
+        return looked_up
+
+    def _choices_at(
+        self, surface: Surface, vi: np.ndarray, vj: np.ndarray, seed: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        vx, vy = (vi + 0.5 * vj) * HEX_PX, vj * HEX_PX * SQRT3_2
+        # Which crop: neighbouring vertices pick crops of like tone (a regional noise over
+        # the crops sorted by brightness, plus a little jitter), so a landscape changes
+        # from one kind of ground to another instead of flickering.
+        rank = self._crop_rank(vx, vy, seed) + 0.3 * (hash_uniform(vi, vj, seed + 1) - 0.5)
+        rank = np.clip((rank * surface.count).astype(np.int64), 0, surface.count - 1)
+        pick = self._order(surface)[rank]
+        crop, reach = surface.crop_px, HEX_PX + SHIFT_PX
+        ox = reach + hash_uniform(vi, vj, seed + 2) * (crop - 2 * reach)
+        oy = reach + hash_uniform(vi, vj, seed + 3) * (crop - 2 * reach)
+        sx = np.round((ox - vx) / SHIFT_PX) * SHIFT_PX
+        sy = np.round((oy - vy) / SHIFT_PX) * SHIFT_PX
+        return pick, sx, sy
 
     def _crop_rank(self, vx: np.ndarray, vy: np.ndarray, seed: int) -> np.ndarray:
         """Where a lattice vertex at native pixels (vx, vy) lies in its surface's crops
