@@ -179,9 +179,14 @@ CARANA_V4 = _carana_island("carana-v4", "Carana (synthetic, fourth version)", "c
 # by id; no longer the default.
 CARANA_V5 = _carana_island("carana-v5", "Carana (synthetic, fifth version)", "carana-sr@0.6.0")
 
-# The default world: drawn by carana-sr@0.7.0 (renderer 6: renderer 5 with the regional
-# choice of photographs an organic field instead of a square 6 km lattice).
-DEFAULT_WORLD = _carana_island("carana-v6", "Carana (synthetic)", "carana-sr@0.7.0")
+# Drawn by carana-sr@0.7.0 (renderer 6: renderer 5 with the regional choice of
+# photographs an organic field instead of a square 6 km lattice). Kept servable by id; no
+# longer the default.
+CARANA_V6 = _carana_island("carana-v6", "Carana (synthetic, sixth version)", "carana-sr@0.7.0")
+
+# The default world: drawn by carana-sr@0.8.0 (renderer 7: field systems as cadastres,
+# strips of varied width and margins on some fields only; unit borders not feathered).
+DEFAULT_WORLD = _carana_island("carana-v7", "Carana (synthetic)", "carana-sr@0.8.0")
 
 # An open world over the whole Web-Mercator plane (plan version 2: continents planned
 # coarse to fine, rivers and roads continuous across chunk borders), drawn like Carana.
@@ -197,7 +202,16 @@ TERRA = World(
     center=(-140.0, 40.0),
 )
 
-BUILTIN_WORLDS = (DEFAULT_WORLD, CARANA_V5, CARANA_V4, CARANA_V3, CARANA_V2, CARANA_V1, TERRA)
+BUILTIN_WORLDS = (
+    DEFAULT_WORLD,
+    CARANA_V6,
+    CARANA_V5,
+    CARANA_V4,
+    CARANA_V3,
+    CARANA_V2,
+    CARANA_V1,
+    TERRA,
+)
 
 
 def _with_scenario(entry: dict, base: Path) -> dict:

@@ -207,6 +207,8 @@ def _redraw(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
     with _derived_copy(source) as folder:
         conditioning = dict(source.conditioning)
         conditioning["texture_prior"] = {**prior, "renderer": args.renderer}
+        if args.no_feather_borders:
+            conditioning["feather_borders"] = False
         (folder / "conditioning.json").write_text(json.dumps(conditioning, indent=2))
         training_data = {
             **source.manifest.get("training_data", {}),
@@ -348,4 +350,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         " (with a texture prior)",
     )
     redraw.add_argument("--renderer", type=int, required=True, help="texture renderer version")
+    redraw.add_argument(
+        "--no-feather-borders",
+        action="store_true",
+        help="the render is continuous across units by itself: do not soften unit borders "
+        "(feather_borders: false in conditioning.json)",
+    )
     models_cmd.set_defaults(handler=models_command)

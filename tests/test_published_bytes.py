@@ -43,6 +43,7 @@ CASES = [
     ("carana-v4", 11),
     ("carana-v5", 11),
     ("carana-v6", 11),
+    ("carana-v7", 11),
 ]
 LEARNED_STEP = {"carana", "carana-v2"}  # their bytes depend on the CPU (module notes)
 BLOCK_PX = 16

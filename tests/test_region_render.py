@@ -6,26 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.world import CARANA_V5, DEFAULT_WORLD
-from model_store.registry import ModelRegistry
+from core.world import CARANA_V5, CARANA_V6
+from tests.renderers import bank_renderer
 from worker.synthesis.bank_render import REGION_CELLS, BankRenderer
-from worker.synthesis.prior_drawing import PriorDrawing
 from worker.synthesis.region_render import OrganicRegionRenderer
-
-
-def _renderer(model: str, seed: int) -> BankRenderer:
-    entry = ModelRegistry().verify(model)
-    drawing = PriorDrawing.from_conditioning(entry.path, entry.id, entry.conditioning)
-    assert drawing is not None
-    made = drawing.plan_renderer(seed)
-    assert isinstance(made, BankRenderer)
-    return made
 
 
 @pytest.fixture(scope="module")
 def renderers() -> tuple[BankRenderer, BankRenderer]:
-    old = _renderer(CARANA_V5.model, CARANA_V5.seed)
-    new = _renderer(DEFAULT_WORLD.model, DEFAULT_WORLD.seed)
+    old = bank_renderer(CARANA_V5.model, CARANA_V5.seed)
+    new = bank_renderer(CARANA_V6.model, CARANA_V6.seed)
     assert old.version == 5
     assert isinstance(new, OrganicRegionRenderer) and new.version == 6
     return old, new

@@ -149,6 +149,7 @@ def test_tilejson(stack: Stack) -> None:
         "carana-v4",
         "carana-v5",
         "carana-v6",
+        "carana-v7",
         "terra",
     }
 

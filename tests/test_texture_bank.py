@@ -1,4 +1,4 @@
-"""The texture bank (model_store/texture_bank.py) and renderers 3 to 6
+"""The texture bank (model_store/texture_bank.py) and renderers 3 to 7
 (worker/synthesis/bank_render.py): photographs in, by surface, held-out textures never; a render
 that is a pure function of position, whose levels refine each other, drawn from the
 bank's own pixels; renderer 4 pre-filtered to the pixel."""
@@ -32,6 +32,7 @@ from model_store.texture_bank import (
     surface_of,
 )
 from model_store.texture_prior import BANK_RENDERER_VERSION
+from tests.renderers import bank_renderer
 from worker.evaluation.mosaics import random_places
 from worker.synthesis.bank_render import BankRenderer, PrefilteredBankRenderer
 from worker.synthesis.prior_drawing import PriorDrawing
@@ -241,21 +242,14 @@ def test_a_refined_raster_holds_the_finer_zooms_pixel_centres(plan: WorldPlan) -
     assert np.array_equal(refined.roads["main"][1::2, ::2], coarse.roads["main"])
 
 
-def _bank_renderer(model: str) -> BankRenderer:
-    entry = ModelRegistry().verify(model)
-    drawing = PriorDrawing.from_conditioning(entry.path, entry.id, entry.conditioning)
-    assert drawing is not None
-    return drawing.plan_renderer(PLAN_WORLD.seed)
-
-
 def test_renderer_4_draws_what_the_finer_zoom_averages_to(plan: WorldPlan) -> None:
     """The cascade locks each zoom's low frequencies to the zoom above, so whatever a zoom
     draws that its finer zoom does not average to is carried down as speckle. Renderer 4
     pre-filters: against renderer 3 (point samples) the gap is much smaller, without a
     colour bias (renderer 3's road corridors veiled z10-z11 in pale shoulder colour)."""
-    point = _bank_renderer("carana-sr@0.4.0")
-    filtered = [_bank_renderer(f"carana-sr@0.{minor}.0") for minor in (5, 6, 7)]
-    assert [point.version] + [r.version for r in filtered] == [3, 4, 5, 6]
+    point = bank_renderer("carana-sr@0.4.0", PLAN_WORLD.seed)
+    filtered = [bank_renderer(f"carana-sr@0.{minor}.0", PLAN_WORLD.seed) for minor in (5, 6, 7, 8)]
+    assert [point.version] + [r.version for r in filtered] == [3, 4, 5, 6, 7]
     assert all(isinstance(r, PrefilteredBankRenderer) for r in filtered)
     (lon, lat), *_ = random_places(PLAN_WORLD, 1, seed=2)  # on land
     for zoom in (10, 12):
@@ -272,7 +266,7 @@ def test_renderer_4_draws_what_the_finer_zoom_averages_to(plan: WorldPlan) -> No
             down = renderer.render(fine).reshape(96, 2, 96, 2, 3).mean((1, 3))
             gap = renderer.render(coarse)[land] - down[land]
             gaps[renderer.version] = (np.sqrt((gap**2).mean()), np.abs(gap.mean(0)).max())
-        for version in (4, 5, 6):  # renderer 5's trees keep their area at every footprint
+        for version in (4, 5, 6, 7):  # renderer 5's trees keep their area at every footprint
             assert gaps[version][0] < 0.7 * gaps[3][0], (zoom, gaps)
             assert gaps[version][1] < 2.0, (zoom, gaps)
 
@@ -280,7 +274,7 @@ def test_renderer_4_draws_what_the_finer_zoom_averages_to(plan: WorldPlan) -> No
 def test_renderer_4_road_corridors_cover_their_own_width() -> None:
     """A road's cleared corridor covers 2 verges of ground: at 150 m/px a pixel on the road
     is 2 x 9 / 150 corridor, and a pixel the raster found no road near is none."""
-    filtered = _bank_renderer("carana-sr@0.5.0")
+    filtered = bank_renderer("carana-sr@0.5.0", PLAN_WORLD.seed)
     verge = np.array([9.0, 9.0, 9.0])
     near = np.array([0.0, 30.0, ROAD_NEAR_CAP_M])
     corridor = filtered._corridor(near, verge, 150.0)
@@ -288,4 +282,4 @@ def test_renderer_4_road_corridors_cover_their_own_width() -> None:
     assert 0 < corridor[1] <= corridor[0]
     assert corridor[2] == 0.0
     # Renderer 3 (kept for carana-v3's published tiles) veils every pixel at this scale.
-    assert _bank_renderer("carana-sr@0.4.0")._corridor(near, verge, 150.0)[2] > 0.0
+    assert bank_renderer("carana-sr@0.4.0", PLAN_WORLD.seed)._corridor(near, verge, 150.0)[2] > 0.0

@@ -396,9 +396,9 @@ class BankRenderer(PlanRenderer):
         bend = 320.0
         wx = mx + bend * (fractal_noise(u, v, 1.6, 3, seed + 1301) - 0.5)
         wy = my + bend * (fractal_noise(u, v, 1.6, 3, seed + 1303) - 0.5)
-        parcels = field_parcels(wx, wy, u, v, seed + 13)
+        parcels = self._parcels(wx, wy, u, v, seed + 13)
         fields = _split_fields(parcels, seed)
-        fid_x, fid_y, edge_m = fields.fid_x, fields.fid_y, fields.edge_m
+        fid_x, fid_y = fields.fid_x, fields.fid_y
         pick_surface = hash_uniform(fid_x, fid_y, seed + 1311)
         shares = np.cumsum(FIELD_SHARES)
         which = np.searchsorted(shares, pick_surface * shares[-1])
@@ -427,21 +427,40 @@ class BankRenderer(PlanRenderer):
         period = 2.5 + 3.5 * hash_uniform(fid_x, fid_y, seed + 1319)
         fade = np.clip(1.0 - 1.5 * fp / period, 0.0, 1.0) * (which == 0)
         colour = colour * (1.0 + 0.14 * fade * np.sin(2 * np.pi * parcels.across / period))[:, None]
-        # Field margins: bunds (light) or hedges and tree lines (dark); tracks between blocks.
-        # Smallholder regions have hedged plots, commercial ones open bunds.
+        colour = self._margins(colour, fields, parcels, regional, keep, fp, u, v)
+        track = self._block_track(parcels, u, v, fp)[:, None]
+        return colour * (1 - track) + TRACK * track
+
+    def _parcels(
+        self, wx: np.ndarray, wy: np.ndarray, u: np.ndarray, v: np.ndarray, seed: int
+    ) -> FieldParcels:
+        """The field parcels at (warped) Mercator metres (wx, wy)."""
+        return field_parcels(wx, wy, u, v, seed)
+
+    def _margins(
+        self,
+        colour: np.ndarray,
+        fields: Fields,
+        parcels: FieldParcels,
+        regional: np.ndarray,
+        keep: np.ndarray | None,
+        fp: float,
+        u: np.ndarray,
+        v: np.ndarray,
+    ) -> np.ndarray:
+        """Field margins: bunds (light) or hedges and tree lines (dark). Smallholder regions
+        have hedged plots, commercial ones open bunds."""
         hedged = 0.15 + 0.6 * np.clip((regional - 0.35) * 3.0, 0.0, 1.0)
-        hedge = hash_uniform(parcels.block_i, parcels.block_j, seed + 1321) < hedged
+        hedge = hash_uniform(parcels.block_i, parcels.block_j, self.seed + 1321) < hedged
         width_m = np.where(hedge, 5.0, 2.0)
-        line = _band_coverage(edge_m, width_m, fp)
+        line = _band_coverage(fields.edge_m, width_m, fp)
         if keep is not None:
             # Where a pixel holds many fields, their margins cover width / size of it.
             ground = np.clip(width_m * (1 / fields.width_m + 1 / fields.length_m), 0.0, 1.0)
             line = ground + keep * (line - ground)
         line = line[:, None]
         margin = np.where(hedge[:, None], HEDGE * 0.9, TRACK * 0.92)
-        colour = colour * (1 - line) + margin * line
-        track = self._block_track(parcels, u, v, fp)[:, None]
-        return colour * (1 - track) + TRACK * track
+        return colour * (1 - line) + margin * line
 
     def _season(
         self,

@@ -390,13 +390,18 @@ class FieldParcels:
 FARM_BLOCK_M = 1000.0
 
 
-def field_parcels(
-    mx: np.ndarray, my: np.ndarray, u: np.ndarray, v: np.ndarray, seed: int
-) -> FieldParcels:
-    """Farm blocks are Voronoi cells of jittered points (~1 km); each block is cut into
-    strips of fields at its own angle (a regional grain plus the block's own turn) and its
-    own field size, each strip's fields shifted along it, like cadastral patterns that
-    grew field by field. Positions in Mercator metres (mx, my) and world units (u, v)."""
+@dataclass
+class FarmBlocks:
+    """Which farm block (a Voronoi cell of jittered points ~1 km apart) a position is in."""
+
+    block_i: np.ndarray
+    block_j: np.ndarray
+    centre_x: np.ndarray  # the block's point, Mercator metres
+    centre_y: np.ndarray
+    edge_m: np.ndarray  # distance to the block's edge
+
+
+def farm_blocks(mx: np.ndarray, my: np.ndarray, seed: int) -> FarmBlocks:
     block_m = FARM_BLOCK_M
     bi, bj = np.floor(mx / block_m).astype(np.int64), np.floor(my / block_m).astype(np.int64)
     best = np.full(mx.shape, np.inf)
@@ -414,6 +419,24 @@ def field_parcels(
             best = np.where(closer, d, best)
             best_i, best_j = np.where(closer, ci, best_i), np.where(closer, cj, best_j)
             best_px, best_py = np.where(closer, sx, best_px), np.where(closer, sy, best_py)
+    return FarmBlocks(best_i, best_j, best_px, best_py, (second - best) / 2.0)
+
+
+def field_parcels(
+    mx: np.ndarray,
+    my: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    seed: int,
+    blocks: FarmBlocks | None = None,
+) -> FieldParcels:
+    """Farm blocks are Voronoi cells of jittered points (~1 km); each block is cut into
+    strips of fields at its own angle (a regional grain plus the block's own turn) and its
+    own field size, each strip's fields shifted along it, like cadastral patterns that
+    grew field by field. Positions in Mercator metres (mx, my) and world units (u, v);
+    ``blocks``: their farm blocks, if already known."""
+    blocks = blocks if blocks is not None else farm_blocks(mx, my, seed)
+    best_i, best_j = blocks.block_i, blocks.block_j
     hb = hash_uniform(best_i, best_j, seed + 607)
     grain = fractal_noise(u, v, 30.0, 2, seed + 609) * np.pi * 2.0
     theta = grain + (hash_uniform(best_i, best_j, seed + 611) - 0.5) * 0.7
@@ -422,7 +445,7 @@ def field_parcels(
     field_w = 25.0 + 380.0 * hash_uniform(best_i, best_j, seed + 613) ** 2.2
     field_l = field_w * (1.2 + 2.6 * hash_uniform(best_i, best_j, seed + 617))
     cos_t, sin_t = np.cos(theta), np.sin(theta)
-    rx, ry = mx - best_px, my - best_py
+    rx, ry = mx - blocks.centre_x, my - blocks.centre_y
     a = rx * cos_t + ry * sin_t
     b = -rx * sin_t + ry * cos_t
     strip = np.floor(b / field_w).astype(np.int64)
@@ -441,7 +464,7 @@ def field_parcels(
         fid_y=best_j * 4096 + cut,
         across=b,
         edge_m=np.minimum(edge_a, edge_b),
-        block_edge_m=(second - best) / 2.0,
+        block_edge_m=blocks.edge_m,
         across_in_m=b - strip * field_w,
         along_in_m=along - cut * field_l,
         length_m=field_l,
@@ -461,4 +484,4 @@ def _band_coverage(distance: np.ndarray, width: float | np.ndarray, fp: float) -
     return np.clip(overlap / fp, 0.0, 1.0)
 
 
-__all__ = ["PlanRenderer", "field_parcels"]
+__all__ = ["FarmBlocks", "PlanRenderer", "farm_blocks", "field_parcels"]

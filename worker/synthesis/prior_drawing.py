@@ -5,7 +5,9 @@ draws over a land-cover class map (worker/synthesis/texture_render.py); renderer
 world plan (worker/synthesis/plan_render.py), so it needs a world that has one; renderer 3 draws the
 plan from the model's texture bank of photographs (worker/synthesis/bank_render.py, ``bank`` names
 the bank's folder in the model); renderer 4 is renderer 3 pre-filtered to the pixel;
-renderer 5 (worker/synthesis/parkland_render.py) adds what stands on the land.
+renderer 5 (worker/synthesis/parkland_render.py) adds what stands on the land; renderer 6
+(region_render.py) chooses photographs by an organic regional field; renderer 7
+(field_render.py) draws field systems as cadastres.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from model_store.texture_prior import (
     TexturePrior,
 )
 from worker.synthesis.bank_render import BankRenderer, PrefilteredBankRenderer
+from worker.synthesis.field_render import FieldSystemRenderer
 from worker.synthesis.parkland_render import ParklandRenderer
 from worker.synthesis.plan_render import PlanRenderer
 from worker.synthesis.region_render import OrganicRegionRenderer
@@ -33,7 +36,13 @@ from worker.synthesis.texture_render import TextureRenderer
 # The renderers that draw the plan from a texture bank, by version (BANK_RENDERER_VERSIONS).
 BANK_RENDERERS: dict[int, type[BankRenderer]] = {
     cls.version: cls
-    for cls in (BankRenderer, PrefilteredBankRenderer, ParklandRenderer, OrganicRegionRenderer)
+    for cls in (
+        BankRenderer,
+        PrefilteredBankRenderer,
+        ParklandRenderer,
+        OrganicRegionRenderer,
+        FieldSystemRenderer,
+    )
 }
 
 

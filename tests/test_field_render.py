@@ -1,0 +1,137 @@
+"""Renderer 7 (worker/synthesis/field_render.py): field systems as cadastres, not brick
+walls; margins on some fields only; models drawn by it are not feathered at unit borders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.noise import EARTH_KM, value_noise
+from core.settings import WorkerSettings
+from core.world import CARANA_V6, DEFAULT_WORLD
+from tests.renderers import bank_renderer
+from worker.synthesis.bank_render import BankRenderer, _split_fields
+from worker.synthesis.field_render import (
+    CLUMP_COVER,
+    CLUMP_M,
+    FieldSystemRenderer,
+    cadastral_parcels,
+)
+from worker.synthesis.generators import load_generator
+from worker.synthesis.plan_render import FieldParcels, farm_blocks, field_parcels
+
+SEED = 20261129
+CENTRE_M = (-2_950_000.0, -780_000.0)  # Mercator metres of a place in Carana
+
+
+def _grid(size_m: float, step_m: float) -> tuple[np.ndarray, ...]:
+    """Mercator metres and world units of a square grid around CENTRE_M."""
+    offsets = np.arange(-size_m / 2, size_m / 2, step_m)
+    mx, my = np.meshgrid(CENTRE_M[0] + offsets, CENTRE_M[1] + offsets)
+    mx, my = mx.ravel(), my.ravel()
+    u = mx / (EARTH_KM * 1000.0) + 0.5
+    v = 0.5 - my / (EARTH_KM * 1000.0)
+    return mx, my, u, v
+
+
+def _strip_stats(parcels: FieldParcels) -> tuple[float, float]:
+    """Median over farm blocks of the spread (coefficient of variation) of their strips'
+    widths and of their fields' lengths."""
+    width_cv, length_cv = [], []
+    block = parcels.block_i * 100_003 + parcels.block_j
+    for key in np.unique(block):
+        inside = block == key
+        strips = parcels.fid_x[inside]
+        _, first = np.unique(strips, return_index=True)
+        if len(first) < 6:
+            continue
+        widths = parcels.width_m[inside][first]
+        lengths = parcels.length_m[inside][first]
+        width_cv.append(widths.std() / widths.mean())
+        length_cv.append(lengths.std() / lengths.mean())
+    assert len(width_cv) >= 5, "too few blocks with several strips"
+    return float(np.median(width_cv)), float(np.median(length_cv))
+
+
+def test_strips_differ_in_width_and_their_fields_in_length() -> None:
+    """Renderer 6's strips of a block all have one width and one field length (a brick
+    wall); renderer 7's differ, strip by strip."""
+    mx, my, u, v = _grid(4000.0, 4.0)
+    old = _strip_stats(field_parcels(mx, my, u, v, SEED))
+    new = _strip_stats(cadastral_parcels(mx, my, u, v, SEED))
+    assert old[0] < 1e-9 and old[1] < 1e-9, old
+    assert new[0] > 0.2 and new[1] > 0.2, new
+
+
+def test_a_position_lies_inside_its_own_field() -> None:
+    mx, my, u, v = _grid(3000.0, 3.0)
+    parcels = cadastral_parcels(mx, my, u, v, SEED)
+    assert (parcels.width_m > 0).all() and (parcels.length_m > 0).all()
+    assert (parcels.across_in_m >= -1e-6).all()
+    assert (parcels.across_in_m <= parcels.width_m + 1e-6).all()
+    assert (parcels.along_in_m >= 0).all() and (parcels.along_in_m < parcels.length_m).all()
+    assert (parcels.edge_m >= -1e-6).all()
+    # Strips keep within a third of a width of the block's regular ones (in order).
+    blocks = farm_blocks(mx, my, SEED)
+    assert np.array_equal(blocks.block_i, parcels.block_i)
+    base = field_parcels(mx, my, u, v, SEED)
+    ratio = parcels.width_m / base.width_m
+    assert ratio.min() >= 0.34 - 1e-9 and ratio.max() <= 1.66 + 1e-9
+
+
+@pytest.fixture(scope="module")
+def renderers() -> tuple[BankRenderer, BankRenderer]:
+    old = bank_renderer(CARANA_V6.model, CARANA_V6.seed)
+    new = bank_renderer(DEFAULT_WORLD.model, DEFAULT_WORLD.seed)
+    assert old.version == 6
+    assert isinstance(new, FieldSystemRenderer) and new.version == 7
+    return old, new
+
+
+def _margin_cover(renderer: BankRenderer, step_m: float, keep: np.ndarray | None):
+    """(changed pixels near a field edge / all of them, mean change) of a grey field's
+    colour by its margins, on a grid of ``step_m`` pixels."""
+    mx, my, u, v = _grid(2000.0, step_m)
+    parcels = renderer._parcels(mx, my, u, v, SEED)
+    fields = _split_fields(parcels, SEED)
+    grey = np.full((len(mx), 3), 120.0, np.float32)
+    regional = np.full(len(mx), 0.6, np.float32)  # a smallholder region
+    keep_arg = None if keep is None else np.full(len(mx), keep, np.float32)
+    out = renderer._margins(grey, fields, parcels, regional, keep_arg, step_m, u, v)
+    changed = np.abs(out - grey).max(1) > 1.0
+    near_edge = fields.edge_m < 0.5 * step_m
+    return float(changed[near_edge].mean()), out
+
+
+def test_only_some_fields_have_a_visible_margin(renderers) -> None:
+    """Renderer 6 outlines every field; in renderer 7 most field edges show only as the
+    change of tone to the next field."""
+    old, new = renderers
+    old_share, _ = _margin_cover(old, 1.0, None)
+    new_share, _ = _margin_cover(new, 1.0, None)
+    assert old_share > 0.95, old_share
+    assert 0.15 < new_share < 0.7, new_share
+
+
+def test_margins_count_by_the_ground_they_cover_below_the_native_zoom(renderers) -> None:
+    """A coarse pixel holding many fields (keep 0) is darkened by tree lines as much as the
+    fine pixels it covers are on average, so z-1 holds what z averages to: CLUMP_COVER is
+    the share of a tree line its clumps cover."""
+    _, new = renderers
+    _, _, u, v = _grid(2000.0, 0.5)
+    field = value_noise(u, v, EARTH_KM * 1000.0 / CLUMP_M, new.seed + 1723)
+    cover = np.clip((field - 0.5) * 4.0 + 0.5, 0.0, 1.0).mean()
+    assert abs(cover - CLUMP_COVER) < 0.03, cover
+    _, fine = _margin_cover(new, 1.0, None)
+    _, coarse = _margin_cover(new, 1.0, 0.0)
+    fine_change, coarse_change = 120.0 - fine.mean(), 120.0 - coarse.mean()
+    assert fine_change > 0.2  # tree lines darken more than bunds lighten
+    assert abs(coarse_change / fine_change - 1.0) < 0.2, (fine_change, coarse_change)
+
+
+def test_models_drawn_by_renderer_7_are_not_feathered() -> None:
+    """A bank render is continuous across units by itself: feathering only smooths it
+    along unit borders (carana-v6's z10 seam ratio 0.80-0.87)."""
+    settings = WorkerSettings()
+    assert load_generator(CARANA_V6.model, settings).feather_borders is True
+    assert load_generator(DEFAULT_WORLD.model, settings).feather_borders is False

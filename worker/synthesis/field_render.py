@@ -1,0 +1,136 @@
+"""Renderer 7: renderer 6 with field systems that read as cadastres, not brick walls.
+
+Looked at as a person would, renderer 6's cropland at z16 was a brick wall: a farm block
+cut into strips of one width, every strip's fields the same length and staggered like
+courses of bricks, and every field outlined by the same line (a 2 m pale bund, or in
+smallholder regions a 5 m dark hedge round every plot). In real imagery of a smallholder
+landscape at 2.4 m a plot shows by its tone against the plots beside it; some have a
+grass bund, some a broken line of trees or shrubs, most nothing one can see.
+
+Here:
+- strips in a block differ in width (each strip boundary moved by up to a third of the
+  block's strip width, independently of its neighbours), and each strip has its own field
+  length, so ends no longer line up in courses;
+- a field has a margin of its own or not: a light grass bund (its own colour, brighter)
+  on a share of fields, a tree line on a share that grows towards smallholder regions,
+  broken into clumps along its length; the rest show only their edge against the next
+  field. Below the native zoom, margins count with the share of ground they cover, as in
+  renderer 4.
+Everything else is renderer 6's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.noise import EARTH_KM, hash_uniform, value_noise
+from worker.synthesis.bank_render import Fields
+from worker.synthesis.plan_render import (
+    HEDGE,
+    FieldParcels,
+    _band_coverage,
+    farm_blocks,
+    field_parcels,
+)
+from worker.synthesis.region_render import OrganicRegionRenderer
+
+STRIP_JITTER = 0.33  # how far a strip boundary moves, in strip widths (< 0.5: in order)
+FIELD_LENGTH_SPREAD = (0.55, 1.6)  # a strip's field length against the block's
+BUND_SHARE = 0.3  # fields with a visible grass bund
+BUND_M, BUND_LIFT = 1.5, 1.12  # its width, and how much brighter than the field it is
+TREE_LINE_M = 4.0
+TREE_LINE_SHARE = (0.08, 0.4)  # fields with a tree line: commercial to smallholder regions
+CLUMP_M = 14.0  # trees along a line stand in clumps about this long
+CLUMP_COVER = 0.5  # the share of a tree line's length its clumps cover (measured)
+
+
+def _boundary(strip: np.ndarray, block_key: np.ndarray, seed: int) -> np.ndarray:
+    """Where strip boundary ``strip`` lies, in strip widths from the block's centre."""
+    return strip + STRIP_JITTER * (2.0 * hash_uniform(strip, block_key, seed) - 1.0)
+
+
+def cadastral_parcels(
+    mx: np.ndarray, my: np.ndarray, u: np.ndarray, v: np.ndarray, seed: int
+) -> FieldParcels:
+    """Renderer 6's farm blocks, field angles and sizes, cut into strips of varied width
+    with each strip's own field length (see the module's text)."""
+    blocks = farm_blocks(mx, my, seed)
+    base = field_parcels(mx, my, u, v, seed, blocks)  # angle, width and length per block
+    block_key = blocks.block_i * 7919 + blocks.block_j
+    cos_t, sin_t = np.cos(base.theta), np.sin(base.theta)
+    rx, ry = mx - blocks.centre_x, my - blocks.centre_y
+    a = rx * cos_t + ry * sin_t
+    t = (-rx * sin_t + ry * cos_t) / base.width_m  # across, in strip widths
+    strip = np.floor(t).astype(np.int64)
+    # The strip holding t: boundaries move by less than half a width, so it is this one
+    # or a neighbour.
+    strip = np.where(t < _boundary(strip, block_key, seed + 1701), strip - 1, strip)
+    strip = np.where(t >= _boundary(strip + 1, block_key, seed + 1701), strip + 1, strip)
+    low = _boundary(strip, block_key, seed + 1701)
+    high = _boundary(strip + 1, block_key, seed + 1701)
+    width_m = (high - low) * base.width_m
+    across_in_m = (t - low) * base.width_m
+    lo, hi = FIELD_LENGTH_SPREAD
+    length_m = base.length_m * (lo + (hi - lo) * hash_uniform(strip, block_key, seed + 1703))
+    along = a + hash_uniform(strip, block_key, seed + 619) * length_m
+    cut = np.floor(along / length_m).astype(np.int64)
+    along_in_m = along - cut * length_m
+    edge_b = np.minimum(across_in_m, width_m - across_in_m)
+    edge_a = np.minimum(along_in_m, length_m - along_in_m)
+    return FieldParcels(
+        block_i=base.block_i,
+        block_j=base.block_j,
+        block_hash=base.block_hash,
+        theta=base.theta,
+        width_m=width_m,
+        fid_x=blocks.block_i * 4096 + strip,
+        fid_y=blocks.block_j * 4096 + cut,
+        across=base.across,
+        edge_m=np.minimum(edge_a, edge_b),
+        block_edge_m=blocks.edge_m,
+        across_in_m=across_in_m,
+        along_in_m=along_in_m,
+        length_m=length_m,
+    )
+
+
+class FieldSystemRenderer(OrganicRegionRenderer):
+    """Renderer 7 (see the module's text)."""
+
+    version = 7
+
+    def _parcels(
+        self, wx: np.ndarray, wy: np.ndarray, u: np.ndarray, v: np.ndarray, seed: int
+    ) -> FieldParcels:
+        return cadastral_parcels(wx, wy, u, v, seed)
+
+    def _margins(
+        self,
+        colour: np.ndarray,
+        fields: Fields,
+        parcels: FieldParcels,
+        regional: np.ndarray,
+        keep: np.ndarray | None,
+        fp: float,
+        u: np.ndarray,
+        v: np.ndarray,
+    ) -> np.ndarray:
+        lo, hi = TREE_LINE_SHARE
+        tree_share = lo + (hi - lo) * np.clip((regional - 0.35) * 3.0, 0.0, 1.0)
+        pick = hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1721)
+        tree_line = pick < tree_share
+        bund = (pick >= tree_share) & (pick < tree_share + BUND_SHARE)
+        clumps = value_noise(u, v, EARTH_KM * 1000.0 / CLUMP_M, self.seed + 1723)
+        clumps = np.clip((clumps - 0.5) * 4.0 + 0.5, 0.0, 1.0)
+        trees = _band_coverage(fields.edge_m, TREE_LINE_M, fp) * clumps * tree_line
+        grass = _band_coverage(fields.edge_m, BUND_M, fp) * bund
+        if keep is not None:
+            # Where a pixel holds many fields, their margins cover width / size of it.
+            per_m = 1 / fields.width_m + 1 / fields.length_m
+            ground_trees = np.clip(TREE_LINE_M * per_m * tree_share * CLUMP_COVER, 0.0, 1.0)
+            ground_grass = np.clip(BUND_M * per_m * BUND_SHARE, 0.0, 1.0)
+            trees = ground_trees + keep * (trees - ground_trees)
+            grass = ground_grass + keep * (grass - ground_grass)
+        trees, grass = trees[:, None], grass[:, None]
+        lifted = np.minimum(colour * BUND_LIFT, 255.0)
+        return colour * (1 - trees - grass) + HEDGE * 0.9 * trees + lifted * grass
