@@ -1,8 +1,8 @@
 """The hot path: cached and stored tiles answered without the FastAPI route.
 
 A tile in this process's memory cache, else (granian only) a file of the local tile store
-that carries its ETag, else a tile in Redis, is answered here (a Redis hit also fills the
-memory cache). Everything else (misses, bad paths, other routes) falls through to the
+that carries its ETag, else a tile in Redis, is answered here (a file or Redis hit also
+fills the memory cache). Everything else (misses, bad paths, other routes) falls through to the
 FastAPI app, which validates, reads the store, generates, and fills both caches. The memory
 cache holds only tiles answered for a valid request; a stored file or a Redis entry is
 answered only inside the world's zoom range and extent (a unit at the extent's edge stores
@@ -10,13 +10,17 @@ and caches tiles just outside it, which the route answers 404).
 
 Why the store's file before Redis: the store is the truth, a local file store holds every
 tile that Redis holds (workers store a unit before they cache it), and a file in the page
-cache costs two system calls here and a read by the server, where a Redis hit moves the
-bytes through a socket and Python and hashes them. Redis stays the shared layer in front
-of an S3 store, and for files without a stored ETag.
+cache costs five system calls here (open, getxattr, fstat, read, close: ~12 us), where a
+Redis hit moves the bytes through a socket and hashes them. Redis stays the shared layer
+in front of an S3 store, and for files without a stored ETag. The bytes are read here and
+handed over like a cached tile's, not sent by granian from the path (``response_file``):
+granian opens and reads the file through tokio's blocking thread pool (open, read, a read
+for the end: three hand-offs between threads per tile), which cost more than the read
+(benchmarks/bench_cached_tiles.py --layers store).
 
 ``CachedTiles`` decides and builds the answer; two fronts send it: ``TileFastPath`` (plain
 ASGI middleware, under uvicorn: memory and Redis) and ``app.rsgi.RsgiFront`` (granian's
-RSGI, which hands the bytes to the server in one call, or has it send the stored file).
+RSGI, which hands the bytes to the server in one call).
 """
 
 from __future__ import annotations
@@ -48,17 +52,16 @@ class Hit:
 
     status: int
     headers: list[tuple[bytes, bytes]]
-    body: bytes  # empty when ``file`` is sent
+    body: bytes  # empty for HEAD and 304
     route: str
     layer: str  # the cache layer that answered: "memory", "store" or "redis" (a metric label)
     started: float
-    file: str | None = None  # a GET answered 200 from the store: the server sends this file
 
 
 class CachedTiles:
-    """The hot path's decision, shared by the ASGI and RSGI fronts. ``files``: a front
-    that can have its server send a file answers stored tiles from the local file store
-    (without it, memory and Redis only, as before)."""
+    """The hot path's decision, shared by the ASGI and RSGI fronts. ``files``: answer
+    stored tiles from the local file store's files (the RSGI front; without it, memory and
+    Redis only, as the ASGI front under uvicorn answers)."""
 
     def __init__(self, state: State, files: bool = False) -> None:
         self.state = state
@@ -94,7 +97,8 @@ class CachedTiles:
         inm = header(b"if-none-match")
         if_none_match = inm.decode("latin-1") if inm else None
         route = WORLD_ROUTE if match.group(1) else DEFAULT_ROUTE
-        entry = services.memory.get((world_id, z, x, y))
+        tile_id = (world_id, z, x, y)
+        entry = services.memory.get(tile_id)
         layer = "memory"
         if entry is None:
             # Files and Redis only for a tile the route would answer: it says 404 off the
@@ -103,27 +107,30 @@ class CachedTiles:
             if not self._served(services, world_id, z, x, y):
                 return None
             store = getattr(services, "store", None) if self.files else None
-            if isinstance(store, FileTileStore):
-                stored = store.tile_file(world_id, z, x, y)
-                if stored is not None:
-                    status, headers = tile_head(
-                        if_none_match, stored.etag, TileSource.STORE, stored.size
-                    )
-                    headers += cors_headers(services, header(b"origin"))
-                    send = stored.path if status == 200 and method == "GET" else None
-                    return Hit(status, headers, b"", route, "store", started, send)
-            entry = await _from_redis(services, world_id, z, x, y)
-            layer = "redis"
-            if entry is None:
-                return None
+            # A GET reads the file's bytes (also for a 304, rare for immutable tiles: one
+            # open file serves attribute, size and bytes); a HEAD needs only the size.
+            stored = (
+                store.tile_file(world_id, z, x, y, read=method == "GET")
+                if isinstance(store, FileTileStore)
+                else None
+            )
+            if stored is not None and stored.body is None:
+                status, headers = tile_head(
+                    if_none_match, stored.etag, TileSource.STORE, stored.size
+                )
+                headers += cors_headers(services, header(b"origin"))
+                return Hit(status, headers, b"", route, "store", started)
+            if stored is not None:
+                entry = stored.body, stored.etag
+                layer = "store"
+                services.memory.put(tile_id, *entry)  # as a Redis hit or the route fills it
+            else:
+                entry = await _from_redis(services, world_id, z, x, y)
+                layer = "redis"
+                if entry is None:
+                    return None
         png, etag = entry
-        status, headers, body = tile_answer(
-            method,
-            if_none_match,
-            png,
-            etag,
-            TileSource.MEMORY if layer == "memory" else TileSource.CACHE,
-        )
+        status, headers, body = tile_answer(method, if_none_match, png, etag, _SOURCES[layer])
         headers += cors_headers(services, header(b"origin"))
         return Hit(status, headers, body, route, layer, started)
 
@@ -156,6 +163,8 @@ class CachedTiles:
         seconds.observe(time.perf_counter() - hit.started)
 
 
+# The X-Synthtiles-Source of each layer's answers.
+_SOURCES = {"memory": TileSource.MEMORY, "store": TileSource.STORE, "redis": TileSource.CACHE}
 _VARY = (b"vary", b"Origin")
 _EXPOSE = (b"access-control-expose-headers", ", ".join(EXPOSED_HEADERS).encode())
 

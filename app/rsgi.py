@@ -5,8 +5,9 @@ granian (a Rust HTTP server) calls ``RsgiFront.__rsgi__`` for every request. A c
 makes) is handed to the server with ``response_bytes``: the bytes go from the cache to the
 socket without ASGI messages, and without an asyncio protocol moving them through Python.
 A tile of a local file store whose file carries its ETag (checked after the memory LRU,
-before Redis) is sent by the server from the file (``response_file``): Python only looks
-up the ETag and size, and never touches the bytes.
+before Redis) is read from its file and handed over the same way: granian's own
+``response_file`` reads through tokio's blocking thread pool, slower than the read here
+(app.fastpath).
 Everything else goes to the FastAPI app through a small RSGI -> ASGI bridge (``_Exchange``),
 with the ASGI lifespan run in each worker process's init hook, and uvicorn's proxy-headers
 handling (``FORWARDED_ALLOW_IPS``) kept, so fair use sees clients behind a trusted proxy as
@@ -164,10 +165,7 @@ class RsgiFront:
 
         hit = await self.tiles.hit(method, scope.path, query, header)
         if hit is not None:
-            if hit.file is not None:
-                proto.response_file(hit.status, _str_headers(hit.headers), hit.file)
-            else:
-                proto.response_bytes(hit.status, _str_headers(hit.headers), hit.body)
+            proto.response_bytes(hit.status, _str_headers(hit.headers), hit.body)
             self.tiles.record(hit, method)
             return
         await self._asgi(scope, proto, query)

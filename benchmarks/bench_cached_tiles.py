@@ -8,15 +8,14 @@ Starts `synthtiles serve` (private Redis, embedded worker) on a fresh store and 
 set of tiles; then nginx (Debian package `nginx`, as many worker processes as API processes)
 serves the store directory, and for each server (`serve --server`) and cache layer (memory:
 the per-process LRU; redis: LRU off, every hit read from Redis and checked against its ETag;
-store: LRU off, every hit a stored file sent by granian with the ETag kept with the file,
+store: LRU off, every hit a stored file read by granian's front with the ETag kept with it,
 Redis bypassed: granian only, uvicorn has no file path) a fresh `serve` warms the layer and
 wrk (Debian package `wrk`) runs against nginx and it in turns, --rounds times: each ratio is
 taken between neighbouring runs, so the load other work puts on the machine moves both alike
 (the load average is printed beside them). Loopback only; every load run is bounded by
---duration. For the memory and redis layers the files' stored ETags are taken off (granian
-would otherwise answer from the files, before Redis and without filling the LRU), again
-after each warm-up pass (the route gives a file it reads its ETag back), and put back for
-the store layer.
+--duration. For the redis layer the files' stored ETags are taken off (granian would
+otherwise answer from the files, before Redis), again after each warm-up pass (the route
+gives a file it reads its ETag back), and put back for the other layers.
 """
 
 from __future__ import annotations
@@ -274,8 +273,8 @@ def main() -> int:
         for server in servers:
             for layer in layers:
                 if layer == "store" and server != "granian":
-                    continue  # only granian's front sends stored files
-                stored_etags(layer == "store")
+                    continue  # only granian's front answers from stored files
+                stored_etags(layer != "redis")
                 port = free_port()
                 env = {
                     **base_env,
@@ -288,10 +287,10 @@ def main() -> int:
                     with httpx.Client(base_url=base, timeout=120) as client:
                         for _ in range(args.api_workers * 4):  # every process's layer
                             # The route gives a file it reads its ETag: taken off again.
-                            stored_etags(layer == "store")
+                            stored_etags(layer != "redis")
                             for path in paths:
                                 client.get(path).raise_for_status()
-                        stored_etags(layer == "store")
+                        stored_etags(layer != "redis")
                         sources = {
                             client.get(path).headers["x-synthtiles-source"] for path in paths
                         }

@@ -8,8 +8,8 @@ replica can hand them out. ``open_store`` builds the store a deployment's settin
 
 A file store also keeps each tile's ETag with its file, in the extended attribute
 ``user.synthtiles.etag`` (set on the temporary file before it is linked into place, so a
-tile never appears without it): the API's hot path then has the server send the file as it
-is (``FileTileStore.tile_file``), without reading or hashing it. Tiles stored without it
+tile never appears without it): the API's hot path then answers from the file as it is
+(``FileTileStore.tile_file``), without hashing it or asking Redis. Tiles stored without it
 (written before, copied without their attributes, on a filesystem without user xattrs) are
 served as before, by reading them, and the API gives such a file its ETag the first time it
 reads it (``record_etag``), where the store lets it.
@@ -149,11 +149,12 @@ _ETAG_VALUE = re.compile(rb'"[0-9a-f]{32}"')
 
 @dataclass(frozen=True, slots=True)
 class TileFile:
-    """A stored tile's file as a server sends it: its path, ETag and size."""
+    """A stored tile's file: its path, ETag and size, and its bytes when they were read."""
 
     path: str
     etag: str
     size: int
+    body: bytes | None = None
 
 
 class FileTileStore(TileStore):
@@ -162,19 +163,34 @@ class FileTileStore(TileStore):
         self._root_text = os.path.abspath(self.root)  # the hot path's paths, built as text
         self._told_no_xattr = False
 
-    def tile_file(self, world: str, z: int, x: int, y: int) -> TileFile | None:
+    def tile_file(self, world: str, z: int, x: int, y: int, read: bool = False) -> TileFile | None:
         """The tile's file with the ETag stored with it, or None: no such tile, or a file
         without a (well-formed) stored ETag; then the caller reads the tile as before.
-        Two system calls on the path, nothing read: the hot path calls it inline."""
+        ``read``: with the file's bytes. A few system calls on a file in the page cache,
+        nothing hashed: the hot path calls it inline."""
         path = f"{self._root_text}/{world}/{z}/{x}/{y}.png"
+        if not read:  # two calls on the path (HEAD: the size, not the bytes)
+            try:
+                etag = os.getxattr(path, ETAG_XATTR)
+                size = os.stat(path).st_size
+            except OSError:  # no file, no attribute, or no xattrs on this filesystem
+                return None
+            return TileFile(path, etag.decode(), size) if _ETAG_VALUE.fullmatch(etag) else None
         try:
-            etag = os.getxattr(path, ETAG_XATTR)
-            size = os.stat(path).st_size
-        except OSError:  # no file, no attribute, or no xattrs on this filesystem
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
             return None
-        if not _ETAG_VALUE.fullmatch(etag):
+        # One open file for attribute, size and bytes: one path lookup, one read.
+        try:
+            etag = os.getxattr(fd, ETAG_XATTR)
+            if not _ETAG_VALUE.fullmatch(etag):
+                return None
+            body = os.read(fd, os.fstat(fd).st_size)
+        except OSError:
             return None
-        return TileFile(path, etag.decode(), size)
+        finally:
+            os.close(fd)
+        return TileFile(path, etag.decode(), len(body), body)
 
     def record_etag(
         self, world: str, z: int, x: int, y: int, etag: str | None = None

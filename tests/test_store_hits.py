@@ -1,6 +1,6 @@
-"""Stored tiles sent by granian from their files (issue #23): a tile of the local file store
-whose file carries its ETag (``user.synthtiles.etag``) is answered by the RSGI front with
-``response_file``, after the memory LRU and before Redis, exactly as the route answers it.
+"""Stored tiles answered by granian from their files (issue #23): a tile of the local file
+store whose file carries its ETag (``user.synthtiles.etag``) is read and answered by the
+RSGI front's hot path, after the memory LRU and before Redis, exactly as the route answers it.
 
 Real processes: a worker, a granian API and a uvicorn API (the reference: its hot path has
 no files, so with Redis emptied its answer is the route's store read), both with the
@@ -337,22 +337,23 @@ async def test_a_store_that_cannot_keep_etags_still_serves_its_tiles(
     assert store.record_etag(WORLD.id, z, x, y, tile.etag) is None
 
 
-async def test_only_a_front_that_sends_files_and_a_file_store_look_at_files(
+async def test_only_the_front_with_files_and_a_file_store_look_at_files(
     tmp_path: Path,
 ) -> None:
     store = FileTileStore(tmp_path)
     z, x, y = tile_at(WORLD.id, 6, 0)
-    store.put_if_absent(WORLD.id, z, x, y, b"\x89PNG tile")
+    png = b"\x89PNG tile"
+    store.put_if_absent(WORLD.id, z, x, y, png)
     asked: list[tuple] = []
 
     async def read(_client, world, *tile):
         asked.append(tile)
         return None
 
-    def cached_tiles(files: bool, tile_store: object) -> CachedTiles:
+    def cached_tiles(files: bool, tile_store: object, memory_mb: int = 0) -> CachedTiles:
         state = State()
         state.services = SimpleNamespace(
-            memory=TileMemoryCache(0),
+            memory=TileMemoryCache(memory_mb * 2**20),
             catalog=CATALOG,
             store=tile_store,
             redis=None,
@@ -361,18 +362,48 @@ async def test_only_a_front_that_sends_files_and_a_file_store_look_at_files(
         )
         return CachedTiles(state, files=files)
 
+    def no_header(_name: bytes) -> None:
+        return None
+
     path = f"/{z}/{x}/{y}.png"
-    hit = await cached_tiles(True, store).hit("GET", path, b"", lambda _n: None)
-    assert hit is not None and (hit.status, hit.layer, hit.body) == (200, "store", b"")
-    assert hit.file is not None and Path(hit.file).read_bytes() == b"\x89PNG tile"
-    head = await cached_tiles(True, store).hit("HEAD", path, b"", lambda _n: None)
-    assert head is not None and head.file is None and head.status == 200
+    hit = await cached_tiles(True, store).hit("GET", path, b"", no_header)
+    assert hit is not None and (hit.status, hit.layer, hit.body) == (200, "store", png)
+    assert dict(hit.headers)[b"content-length"] == str(len(png)).encode()
+    assert dict(hit.headers)[b"x-synthtiles-source"] == b"store"
+    head = await cached_tiles(True, store).hit("HEAD", path, b"", no_header)
+    assert head is not None and (head.status, head.layer, head.body) == (200, "store", b"")
+    assert dict(head.headers) == dict(hit.headers)
+    etag = etag_of(png).encode()
+    for method in ("GET", "HEAD"):
+        matched = await cached_tiles(True, store).hit(
+            method, path, b"", lambda name: etag if name == b"if-none-match" else None
+        )
+        assert matched is not None and (matched.status, matched.body) == (304, b"")
+    # A file hit fills the memory cache, as a Redis hit does.
+    remembered = cached_tiles(True, store, memory_mb=1)
+    assert (await remembered.hit("GET", path, b"", no_header)).layer == "store"
+    again = await remembered.hit("GET", path, b"", no_header)
+    assert again is not None and (again.layer, again.body) == ("memory", png)
     assert asked == []
     # The ASGI front (no files), and a store that is not a local file store: Redis, as before.
-    assert await cached_tiles(False, store).hit("GET", path, b"", lambda _n: None) is None
-    not_files = SimpleNamespace(tile_file=lambda *_a: pytest.fail("not a file store"))
-    assert await cached_tiles(True, not_files).hit("GET", path, b"", lambda _n: None) is None
+    assert await cached_tiles(False, store).hit("GET", path, b"", no_header) is None
+    not_files = SimpleNamespace(tile_file=lambda *_a, **_k: pytest.fail("not a file store"))
+    assert await cached_tiles(True, not_files).hit("GET", path, b"", no_header) is None
     assert asked == [(z, x, y), (z, x, y)]
+
+
+def test_tile_file_reads_the_bytes_only_when_asked(tmp_path: Path) -> None:
+    store = FileTileStore(tmp_path)
+    store.put_if_absent("w", 3, 1, 2, b"\x89PNG one")
+    described = store.tile_file("w", 3, 1, 2)
+    read = store.tile_file("w", 3, 1, 2, read=True)
+    assert described is not None and described.body is None
+    assert read == TileFile(described.path, described.etag, described.size, b"\x89PNG one")
+    assert store.tile_file("w", 3, 1, 3, read=True) is None
+    os.setxattr(tmp_path / "w/3/1/2.png", ETAG_XATTR, b"not an etag")
+    assert store.tile_file("w", 3, 1, 2, read=True) is None
+    os.removexattr(tmp_path / "w/3/1/2.png", ETAG_XATTR)
+    assert store.tile_file("w", 3, 1, 2, read=True) is None
 
 
 @pytest.mark.parametrize("allowed", [["*"], ["http://a.example"]])
