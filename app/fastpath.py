@@ -40,7 +40,7 @@ from app.middleware import NOSNIFF
 from app.services import EXPOSED_HEADERS
 from app.tile_url import DEFAULT_ROUTE, FAST_PATH, WORLD_ROUTE
 from core.store import FileTileStore
-from core.tile_cache import TileSource, tile_answer, tile_head
+from core.tile_cache import TileSource, etag_matches, tile_head
 
 # A request header by its lower-case name (bytes), or None.
 HeaderGetter = Callable[[bytes], bytes | None]
@@ -52,6 +52,7 @@ class Hit:
 
     status: int
     headers: list[tuple[bytes, bytes]]
+    text_headers: list[tuple[str, str]]  # the same as text (granian's RSGI takes str)
     body: bytes  # empty for HEAD and 304
     route: str
     layer: str  # the cache layer that answered: "memory", "store" or "redis" (a metric label)
@@ -71,6 +72,11 @@ class CachedTiles:
         # Labelled metric children by (route, method, status, layer): labels() takes a lock
         # and builds its key on every call, a third of a hit's Python time.
         self._counters: dict[tuple[str, str, int, str], tuple[Any, Any, Any]] = {}
+        # Answer headers (raw, text) by (status, ETag, layer, length), and CORS headers by
+        # Origin for the services they were built for: a tile's never change.
+        self._tile_heads: dict[tuple[int, str, str, int], _Head] = {}
+        self._cors_heads: dict[bytes | None, _Head] = {}
+        self._cors_for: object = None
 
     async def hit(
         self, method: str, path: str, query_string: bytes, header: HeaderGetter
@@ -114,12 +120,11 @@ class CachedTiles:
                 if isinstance(store, FileTileStore)
                 else None
             )
-            if stored is not None and stored.body is None:
-                status, headers = tile_head(
-                    if_none_match, stored.etag, TileSource.STORE, stored.size
+            if stored is not None and stored.body is None:  # HEAD
+                status, headers, text = self._headers(
+                    services, if_none_match, stored.etag, "store", stored.size, header(b"origin")
                 )
-                headers += cors_headers(services, header(b"origin"))
-                return Hit(status, headers, b"", route, "store", started)
+                return Hit(status, headers, text, b"", route, "store", started)
             if stored is not None:
                 entry = stored.body, stored.etag
                 layer = "store"
@@ -130,9 +135,38 @@ class CachedTiles:
                 if entry is None:
                     return None
         png, etag = entry
-        status, headers, body = tile_answer(method, if_none_match, png, etag, _SOURCES[layer])
-        headers += cors_headers(services, header(b"origin"))
-        return Hit(status, headers, body, route, layer, started)
+        status, headers, text = self._headers(
+            services, if_none_match, etag, layer, len(png), header(b"origin")
+        )
+        body = png if status == 200 and method == "GET" else b""
+        return Hit(status, headers, text, body, route, layer, started)
+
+    def _headers(
+        self,
+        services,
+        if_none_match: str | None,
+        etag: str,
+        layer: str,
+        length: int,
+        origin: bytes | None,
+    ) -> tuple[int, list[tuple[bytes, bytes]], list[tuple[str, str]]]:
+        """(status, raw headers, the same as text) of an answer, as tile_answer and
+        cors_headers build them, built once per (status, ETag, layer, length) and once per
+        Origin: building and converting them was most of a memory hit's Python time."""
+        status = 304 if etag_matches(if_none_match, etag) else 200
+        key = (status, etag, layer, length)
+        tile = self._tile_heads.get(key)
+        if tile is None:
+            _, raw = tile_head(if_none_match, etag, _SOURCES[layer], length)
+            tile = _remember(self._tile_heads, key, (raw, text_headers(raw)), _TILE_HEADS_KEPT)
+        if services is not self._cors_for:  # another deployment's settings (tests)
+            self._cors_heads.clear()
+            self._cors_for = services
+        cors = self._cors_heads.get(origin)
+        if cors is None:
+            raw = cors_headers(services, origin)
+            cors = _remember(self._cors_heads, origin, (raw, text_headers(raw)), _ORIGINS_KEPT)
+        return status, tile[0] + cors[0], tile[1] + cors[1]
 
     def _served(self, services, world_id: str, z: int, x: int, y: int) -> bool:
         """Whether the route would answer this tile (rather than 404): a world it serves,
@@ -161,6 +195,25 @@ class CachedTiles:
         layer.inc()
         requests.inc()
         seconds.observe(time.perf_counter() - hit.started)
+
+
+# Header lists kept, at most (clients choose tiles and Origins): a tile's ~2 KB, ~4 MB in
+# all, more tiles than the default 128 MB memory cache holds.
+_TILE_HEADS_KEPT = 2048
+_ORIGINS_KEPT = 256
+_Head = tuple[list[tuple[bytes, bytes]], list[tuple[str, str]]]
+
+
+def text_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Raw headers as text, as granian's RSGI takes them."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+
+
+def _remember(memo: dict, key: Any, head: _Head, kept: int) -> _Head:
+    if len(memo) >= kept:
+        del memo[next(iter(memo))]  # the oldest: cheap, and a rebuilt entry costs little
+    memo[key] = head
+    return head
 
 
 # The X-Synthtiles-Source of each layer's answers.

@@ -29,7 +29,7 @@ from granian.rsgi import HTTPProtocol, ProtocolClosed, Scope
 from starlette.types import ASGIApp, Message
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app.fastpath import CachedTiles
+from app.fastpath import CachedTiles, text_headers
 from app.process_guard import exit_with_parent
 
 log = logging.getLogger("synthtiles.api")
@@ -38,10 +38,6 @@ log = logging.getLogger("synthtiles.api")
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
 _ASGI_VERSION = {"version": "3.0", "spec_version": "2.3"}
 _BODYLESS = frozenset(("GET", "HEAD", "OPTIONS", "DELETE"))
-
-
-def _str_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
-    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
 
 
 def _address(text: str) -> tuple[str, int] | None:
@@ -100,7 +96,7 @@ class _Exchange:
         kind = message["type"]
         if kind == "http.response.start":
             self._status = message["status"]
-            self._headers = _str_headers(message.get("headers", []))
+            self._headers = text_headers(message.get("headers", []))
             return
         if kind != "http.response.body" or self.done:
             return
@@ -165,7 +161,7 @@ class RsgiFront:
 
         hit = await self.tiles.hit(method, scope.path, query, header)
         if hit is not None:
-            proto.response_bytes(hit.status, _str_headers(hit.headers), hit.body)
+            proto.response_bytes(hit.status, hit.text_headers, hit.body)
             self.tiles.record(hit, method)
             return
         await self._asgi(scope, proto, query)

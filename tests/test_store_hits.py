@@ -26,6 +26,7 @@ from app.memory_cache import TileMemoryCache
 from app.tile_service import TileService
 from core.protocol import Keys, etag_of
 from core.store import ETAG_XATTR, FileTileStore, TileFile
+from core.tile_cache import TileSource, tile_answer
 from tests.conftest import require_redis
 from tests.stack import Stack, metric_value
 from tests.test_rsgi_server import SERVER_HEADERS
@@ -404,6 +405,67 @@ def test_tile_file_reads_the_bytes_only_when_asked(tmp_path: Path) -> None:
     assert store.tile_file("w", 3, 1, 2, read=True) is None
     os.removexattr(tmp_path / "w/3/1/2.png", ETAG_XATTR)
     assert store.tile_file("w", 3, 1, 2, read=True) is None
+
+
+def test_the_hot_paths_headers_are_built_once_and_stay_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Header lists kept per tile and per Origin (app.fastpath): every answer, from a kept
+    list or a new one, is what tile_answer and cors_headers build, raw and as text."""
+    import asyncio
+
+    from app import fastpath
+    from app.services import Services
+
+    monkeypatch.setattr(fastpath, "_TILE_HEADS_KEPT", 3)  # eviction exercised
+    monkeypatch.setattr(fastpath, "_ORIGINS_KEPT", 3)
+    store = FileTileStore(tmp_path)
+    tiles = [tile_at(WORLD.id, 6, offset) for offset in range(4)]
+    memory = TileMemoryCache(2**20)
+    for offset, (z, x, y) in enumerate(tiles):
+        png = b"\x89PNG " + bytes([offset]) * (offset + 1)
+        if offset % 2:
+            store.put_if_absent(WORLD.id, z, x, y, png)  # answered from its file
+        else:
+            memory.put((WORLD.id, z, x, y), png, etag_of(png))
+
+    def services(allowed: list[str]) -> SimpleNamespace:
+        settings = SimpleNamespace(api=SimpleNamespace(cors_allow_origins=allowed))
+        return SimpleNamespace(
+            memory=memory,
+            catalog=CATALOG,
+            store=store,
+            cors_headers=lambda o: Services.cors_headers(settings, o),
+        )
+
+    state = State()
+    cached = CachedTiles(state, files=True)
+    origins = [None, b"http://a.example", b"http://b.example"]
+    for allowed in (["*"], ["http://a.example"]):
+        state.services = services(allowed)
+        for _ in range(2):
+            for z, x, y in tiles:
+                for method in ("GET", "HEAD"):
+                    for origin in origins:
+                        png = store.get(WORLD.id, z, x, y) or memory.get((WORLD.id, z, x, y))[0]
+                        for inm in (None, etag_of(png), '"other"'):
+                            sent = {b"origin": origin, b"if-none-match": inm and inm.encode()}
+                            hit = asyncio.run(
+                                cached.hit(method, f"/{z}/{x}/{y}.png", b"", sent.get)
+                            )
+                            source = TileSource.STORE if hit.layer == "store" else TileSource.MEMORY
+                            status, headers, body = tile_answer(
+                                method, inm, png, etag_of(png), source
+                            )
+                            headers += fastpath.cors_headers(state.services, origin)
+                            assert (hit.status, hit.headers, hit.body) == (status, headers, body)
+                            assert hit.text_headers == fastpath.text_headers(headers)
+    assert len(cached._tile_heads) == 3 and len(cached._cors_heads) == 3
+    z, x, y = tiles[0]
+    other = {b"origin": b"http://c.example"}
+    hit = asyncio.run(cached.hit("GET", f"/{z}/{x}/{y}.png", b"", other.get))
+    assert hit is not None and dict(hit.headers)[b"vary"] == b"Origin"
+    assert len(cached._cors_heads) == 3 and b"http://c.example" in cached._cors_heads
 
 
 @pytest.mark.parametrize("allowed", [["*"], ["http://a.example"]])
