@@ -209,6 +209,8 @@ def _redraw(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
         conditioning["texture_prior"] = {**prior, "renderer": args.renderer}
         if args.no_feather_borders:
             conditioning["feather_borders"] = False
+        if args.parent_margin:
+            conditioning["parent_margin"] = args.parent_margin
         (folder / "conditioning.json").write_text(json.dumps(conditioning, indent=2))
         training_data = {
             **source.manifest.get("training_data", {}),
@@ -355,5 +357,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="the render is continuous across units by itself: do not soften unit borders "
         "(feather_borders: false in conditioning.json)",
+    )
+    redraw.add_argument(
+        "--parent-margin",
+        choices=("edge", "parent"),
+        help="what fills a unit's parent canvas around its quadrant where no neighbour is "
+        "known: the quadrant's edge (as before) or the parent's own pixels, carried on "
+        "past its edge by the render (parent_margin in conditioning.json)",
     )
     models_cmd.set_defaults(handler=models_command)

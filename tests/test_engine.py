@@ -162,3 +162,42 @@ def test_world_rejects_inconsistent_definitions() -> None:
         World(id="x", seed=1, model="a@1", min_zoom=5, max_zoom=4)
     with pytest.raises(ValueError, match=r"NAME@VERSION|pattern"):
         World(id="x", seed=1, model="no-version", min_zoom=2, max_zoom=4)
+
+
+def _phase_zero_request(parent_margin: str):
+    """A phase-0 unit (no known neighbours) and its parent's pixels."""
+    z = 6
+    min_x, min_y, _, _ = WORLD.tile_range(z)
+    ux, uy = min_x + 2 + (min_x % 2), min_y + 2 + (min_y % 2)  # even, even: phase 0
+    unit = UnitKey("w", z, ux, uy)
+    assert known_neighbours(WORLD, unit) == []
+    parent = parent_unit(WORLD, unit)
+    pixels = np.random.default_rng(1).integers(0, 256, (256, 256, 3), np.uint8)
+    tiles = {(parent.z, parent.ux, parent.uy): pixels}
+    return build_request(WORLD, unit, _tiles_from(tiles), parent_margin), pixels
+
+
+def test_the_parent_margin_holds_the_sibling_quadrants_with_parent_margin_parent() -> None:
+    """The unit is the parent's upper-left quadrant: to its right and below, the margin of
+    its parent canvas lies inside the parent (the sibling quadrants); "edge" repeats the
+    quadrant's edge there, "parent" takes the parent's pixels, and says for every pixel
+    beyond the parent which edge pixel it repeats."""
+    h = WORLD.canvas_margin // 2
+    old, pixels = _phase_zero_request("edge")
+    new, _ = _phase_zero_request("parent")
+    assert old.parent_source is None
+    centre = slice(h, h + 128)
+    assert np.array_equal(new.parent[centre, centre], old.parent[centre, centre])
+    assert np.array_equal(new.parent[centre, h + 128 :], pixels[:128, 128 : 128 + h])
+    assert np.array_equal(old.parent[centre, h + 128 :], np.repeat(pixels[:128, 127:128], h, 1))
+    span = 128 + 2 * h
+    own = np.arange(span * span).reshape(span, span)
+    source = new.parent_source
+    assert source is not None and source.shape == (span, span)
+    assert np.array_equal(source[h:, h:], own[h:, h:])  # real parent pixels are their own
+    # Left of the parent, each pixel repeats the parent's first column on its row.
+    assert np.array_equal(source[h:, :h], np.repeat(own[h:, h : h + 1], h, 1))
+    flat = new.parent.reshape(-1, 3)
+    assert np.array_equal(flat[source.ravel()].reshape(new.parent.shape), new.parent)
+    with pytest.raises(ValueError, match="parent_margin"):
+        _phase_zero_request("mirror")

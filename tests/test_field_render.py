@@ -131,7 +131,35 @@ def test_margins_count_by_the_ground_they_cover_below_the_native_zoom(renderers)
 
 def test_models_drawn_by_renderer_7_are_not_feathered() -> None:
     """A bank render is continuous across units by itself: feathering only smooths it
-    along unit borders (carana-v6's z10 seam ratio 0.80-0.87)."""
+    along unit borders (carana-v6's z10 seam ratio 0.80-0.87); their parent canvas holds
+    the parent's own pixels around the quadrant (engine.PARENT_MARGINS)."""
     settings = WorkerSettings()
-    assert load_generator(CARANA_V6.model, settings).feather_borders is True
-    assert load_generator(DEFAULT_WORLD.model, settings).feather_borders is False
+    old = load_generator(CARANA_V6.model, settings)
+    new = load_generator(DEFAULT_WORLD.model, settings)
+    assert old.feather_borders is True and old.parent_margin == "edge"
+    assert new.feather_borders is False and new.parent_margin == "parent"
+
+
+def test_the_render_carries_the_parent_past_its_edge() -> None:
+    """Where the parent canvas repeats an edge pixel, the unit is sampled from that pixel
+    plus the render's own change from it; real pixels are left as they are."""
+    from worker.synthesis.generators.diffusion import _parent_of
+
+    rng = np.random.default_rng(0)
+    parent = rng.integers(50, 200, (6, 6, 3)).astype(np.uint8)
+    parent[:, :2] = parent[:, 2:3]  # two columns repeat the third
+    source = np.arange(36).reshape(6, 6)
+    source[:, :2] = source[:, 2:3]
+    render = rng.integers(50, 200, (6, 6, 3)).astype(np.uint8)
+
+    class Request:
+        parent_is_layout = False
+        parent_source = source
+
+    Request.parent = parent
+    carried = _parent_of(Request, render)  # type: ignore[arg-type]
+    assert np.array_equal(carried[:, 2:], parent[:, 2:].astype(np.float32))
+    expected = parent[:, 2:3].astype(np.float32) + render[:, :2] - render[:, 2:3]
+    assert np.allclose(carried[:, :2], np.clip(expected, 0, 255))
+    Request.parent_source = None
+    assert _parent_of(Request, render) is parent  # no source: the engine's parent as it is

@@ -57,6 +57,10 @@ class UnitRequest:
     # The world plan's layers on the canvas (plan worlds only): what a plan-drawing
     # texture prior renders.
     plan: PlanRaster | None = None
+    # parent_margin "parent": for each pixel of ``parent``, the flat index of the pixel whose
+    # value it holds (its own where it is real, an edge pixel where it repeats one), so a
+    # generator with a render of the canvas can carry that render's variation past the edge.
+    parent_source: np.ndarray | None = None
 
     @property
     def canvas_px(self) -> int:
@@ -148,7 +152,17 @@ def read_unit(world: World, unit: UnitKey, read_tile: TileReader) -> np.ndarray:
     return canvas
 
 
-def build_request(world: World, unit: UnitKey, read_tile: TileReader) -> UnitRequest:
+# How a unit's parent canvas is filled in the margin around the unit's quadrant, where no
+# known neighbour lies: "edge" repeats the quadrant's edge pixels, also where the margin
+# lies inside the parent unit; "parent" takes the parent unit's own pixels there (the
+# sibling quadrants, no new dependency) and repeats the parent's edge only beyond it,
+# saying which pixel each repeats (``UnitRequest.parent_source``).
+PARENT_MARGINS = ("edge", "parent")
+
+
+def build_request(
+    world: World, unit: UnitKey, read_tile: TileReader, parent_margin: str = "edge"
+) -> UnitRequest:
     """Assemble a unit's conditioning from its (already generated) dependencies."""
     px = unit_px(world, unit)
     margin = world.canvas_margin
@@ -171,10 +185,13 @@ def build_request(world: World, unit: UnitKey, read_tile: TileReader) -> UnitReq
     top = unit.uy * world.unit_size * world.tile_size - margin
     layout = layout_of(world)
     parent_key = parent_unit(world, unit)
+    source = None
     if parent_key is None:
         parent = layout.preview(unit.z - 1, left // 2, top // 2, canvas // 2, canvas // 2)
     else:
-        parent = _parent_canvas(world, unit, parent_key, read_tile, known, mask)
+        parent, source = _parent_canvas(
+            world, unit, parent_key, read_tile, known, mask, parent_margin
+        )
     region = layout.region(unit.z, left, top, canvas, canvas)
 
     return UnitRequest(
@@ -193,6 +210,7 @@ def build_request(world: World, unit: UnitKey, read_tile: TileReader) -> UnitReq
         canvas_top=top,
         world_seed=world.seed,
         plan=region.raster,
+        parent_source=source,
     )
 
 
@@ -203,22 +221,39 @@ def _parent_canvas(
     read_tile: TileReader,
     known: np.ndarray,
     mask: np.ndarray,
-) -> np.ndarray:
-    """The canvas at half resolution: parent quadrant, known neighbours in the margin."""
+    parent_margin: str = "edge",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The canvas at half resolution: parent quadrant, known neighbours in the margin
+    (``parent_margin``: what fills the rest of the margin, see PARENT_MARGINS); with
+    "parent", also each pixel's source (``UnitRequest.parent_source``)."""
+    if parent_margin not in PARENT_MARGINS:
+        raise ValueError(f"parent_margin must be one of {PARENT_MARGINS}, got {parent_margin!r}")
     px = unit_px(world, unit)
     half, margin_half = px // 2, world.canvas_margin // 2
     parent_pixels = read_unit(world, parent_key, read_tile)
     qx, qy = (unit.ux % 2) * half, (unit.uy % 2) * half
-    quadrant = parent_pixels[qy : qy + half, qx : qx + half]
-    canvas = np.pad(
-        quadrant, ((margin_half, margin_half), (margin_half, margin_half), (0, 0)), mode="edge"
-    ).astype(np.float32)
+    pad = ((margin_half, margin_half), (margin_half, margin_half), (0, 0))
+    span = half + 2 * margin_half
+    source = None
+    if parent_margin == "parent":
+        around = np.pad(parent_pixels, pad, mode="edge")
+        canvas = around[qy : qy + span, qx : qx + span].astype(np.float32)
+        # Which parent pixel each canvas pixel holds, as a flat index into the canvas.
+        side = parent_pixels.shape[0]
+        held = np.pad(np.arange(side * side).reshape(side, side), pad[:2], mode="edge")
+        held = held[qy : qy + span, qx : qx + span]
+        source = (held // side - qy + margin_half) * span + (held % side - qx + margin_half)
+    else:
+        quadrant = parent_pixels[qy : qy + half, qx : qx + half]
+        canvas = np.pad(quadrant, pad, mode="edge").astype(np.float32)
     size = canvas.shape[0]
     known_half = known.astype(np.float32).reshape(size, 2, size, 2, 3).mean((1, 3))
     known_here = mask.reshape(size, 2, size, 2).all((1, 3))
     known_here[margin_half : margin_half + half, margin_half : margin_half + half] = False
     canvas[known_here] = known_half[known_here]
-    return np.round(canvas).astype(np.uint8)
+    if source is not None:
+        source[known_here] = np.arange(span * span).reshape(span, span)[known_here]
+    return np.round(canvas).astype(np.uint8), source
 
 
 def finish_canvas(request: UnitRequest, canvas: np.ndarray, feather: bool = True) -> np.ndarray:

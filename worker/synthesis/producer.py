@@ -47,7 +47,9 @@ class UnitProducer:
         """Generate ``units`` (their dependencies must exist) and store their tiles."""
         generator = self.generator_for(world)
         read_tile = self.read_tile(world)
-        requests = [build_request(world, unit, read_tile) for unit in units]
+        # (A generator plug-in written before parent_margin existed gets the old "edge".)
+        margin = getattr(generator, "parent_margin", "edge")
+        requests = [build_request(world, unit, read_tile, margin) for unit in units]
         canvases = generator.generate(requests)
         if len(canvases) != len(requests):
             raise RuntimeError(

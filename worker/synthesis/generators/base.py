@@ -52,6 +52,9 @@ class Generator(Protocol):
     device: str
     #: Whether the engine softens the generated pixels next to known neighbour pixels.
     feather_borders: bool
+    #: What fills the parent canvas's margin where no neighbour is known
+    #: (engine.PARENT_MARGINS).
+    parent_margin: str
 
     def generate(self, requests: Sequence[UnitRequest]) -> list[np.ndarray]:
         """One (canvas_px, canvas_px, 3) uint8 canvas per request, in order.

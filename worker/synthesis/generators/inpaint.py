@@ -70,6 +70,7 @@ def main_class(request: UnitRequest) -> str:
 class InpaintGenerator:
     # Generated pixels meet known ones through a VAE: soften the join (the engine does it).
     feather_borders = True
+    parent_margin = "edge"
 
     def __init__(self, model: LoadedPipeline, options: GeneratorOptions | None = None) -> None:
         options = options or GeneratorOptions()

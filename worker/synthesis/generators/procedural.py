@@ -20,6 +20,7 @@ from worker.synthesis.generators.base import GeneratorOptions
 class ProceduralGenerator:
     model_id = "procedural@0.1.0"
     feather_borders = True
+    parent_margin = "edge"
 
     def __init__(self, model: None = None, options: GeneratorOptions | None = None) -> None:
         options = options or GeneratorOptions()
