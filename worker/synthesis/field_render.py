@@ -29,8 +29,8 @@ from worker.synthesis.plan_render import (
     HEDGE,
     FieldParcels,
     _band_coverage,
+    block_fields,
     farm_blocks,
-    field_parcels,
 )
 from worker.synthesis.region_render import OrganicRegionRenderer
 
@@ -52,15 +52,16 @@ def _boundary(strip: np.ndarray, block_key: np.ndarray, seed: int) -> np.ndarray
 def cadastral_parcels(
     mx: np.ndarray, my: np.ndarray, u: np.ndarray, v: np.ndarray, seed: int
 ) -> FieldParcels:
-    """Renderer 6's farm blocks, field angles and sizes, cut into strips of varied width
-    with each strip's own field length (see the module's text)."""
+    """Renderer 6's farm blocks, field angles and sizes (``block_fields``), cut into strips
+    of varied width with each strip's own field length (see the module's text)."""
     blocks = farm_blocks(mx, my, seed)
-    base = field_parcels(mx, my, u, v, seed, blocks)  # angle, width and length per block
+    block_hash, theta, block_width_m, block_length_m = block_fields(blocks, u, v, seed)
     block_key = blocks.block_i * 7919 + blocks.block_j
-    cos_t, sin_t = np.cos(base.theta), np.sin(base.theta)
+    cos_t, sin_t = np.cos(theta), np.sin(theta)
     rx, ry = mx - blocks.centre_x, my - blocks.centre_y
     a = rx * cos_t + ry * sin_t
-    t = (-rx * sin_t + ry * cos_t) / base.width_m  # across, in strip widths
+    across = -rx * sin_t + ry * cos_t
+    t = across / block_width_m  # across, in strip widths
     strip = np.floor(t).astype(np.int64)
     # The strip holding t: boundaries move by less than half a width, so it is this one
     # or a neighbour.
@@ -68,24 +69,24 @@ def cadastral_parcels(
     strip = np.where(t >= _boundary(strip + 1, block_key, seed + 1701), strip + 1, strip)
     low = _boundary(strip, block_key, seed + 1701)
     high = _boundary(strip + 1, block_key, seed + 1701)
-    width_m = (high - low) * base.width_m
-    across_in_m = (t - low) * base.width_m
+    width_m = (high - low) * block_width_m
+    across_in_m = (t - low) * block_width_m
     lo, hi = FIELD_LENGTH_SPREAD
-    length_m = base.length_m * (lo + (hi - lo) * hash_uniform(strip, block_key, seed + 1703))
+    length_m = block_length_m * (lo + (hi - lo) * hash_uniform(strip, block_key, seed + 1703))
     along = a + hash_uniform(strip, block_key, seed + 619) * length_m
     cut = np.floor(along / length_m).astype(np.int64)
     along_in_m = along - cut * length_m
     edge_b = np.minimum(across_in_m, width_m - across_in_m)
     edge_a = np.minimum(along_in_m, length_m - along_in_m)
     return FieldParcels(
-        block_i=base.block_i,
-        block_j=base.block_j,
-        block_hash=base.block_hash,
-        theta=base.theta,
+        block_i=blocks.block_i,
+        block_j=blocks.block_j,
+        block_hash=block_hash,
+        theta=theta,
         width_m=width_m,
         fid_x=blocks.block_i * 4096 + strip,
         fid_y=blocks.block_j * 4096 + cut,
-        across=base.across,
+        across=across,
         edge_m=np.minimum(edge_a, edge_b),
         block_edge_m=blocks.edge_m,
         across_in_m=across_in_m,

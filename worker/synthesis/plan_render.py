@@ -422,6 +422,20 @@ def farm_blocks(mx: np.ndarray, my: np.ndarray, seed: int) -> FarmBlocks:
     return FarmBlocks(best_i, best_j, best_px, best_py, (second - best) / 2.0)
 
 
+def block_fields(
+    blocks: FarmBlocks, u: np.ndarray, v: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(block hash, field angle, field width, field length) of each position's farm block."""
+    hb = hash_uniform(blocks.block_i, blocks.block_j, seed + 607)
+    grain = fractal_noise(u, v, 30.0, 2, seed + 609) * np.pi * 2.0
+    theta = grain + (hash_uniform(blocks.block_i, blocks.block_j, seed + 611) - 0.5) * 0.7
+    theta = theta + np.where(hb < 0.3, np.pi / 2, 0.0)
+    # Field widths from smallholder strips (~25 m) to commercial fields (~400 m).
+    field_w = 25.0 + 380.0 * hash_uniform(blocks.block_i, blocks.block_j, seed + 613) ** 2.2
+    field_l = field_w * (1.2 + 2.6 * hash_uniform(blocks.block_i, blocks.block_j, seed + 617))
+    return hb, theta, field_w, field_l
+
+
 def field_parcels(
     mx: np.ndarray,
     my: np.ndarray,
@@ -437,13 +451,7 @@ def field_parcels(
     ``blocks``: their farm blocks, if already known."""
     blocks = blocks if blocks is not None else farm_blocks(mx, my, seed)
     best_i, best_j = blocks.block_i, blocks.block_j
-    hb = hash_uniform(best_i, best_j, seed + 607)
-    grain = fractal_noise(u, v, 30.0, 2, seed + 609) * np.pi * 2.0
-    theta = grain + (hash_uniform(best_i, best_j, seed + 611) - 0.5) * 0.7
-    theta = theta + np.where(hb < 0.3, np.pi / 2, 0.0)
-    # Field widths from smallholder strips (~25 m) to commercial fields (~400 m).
-    field_w = 25.0 + 380.0 * hash_uniform(best_i, best_j, seed + 613) ** 2.2
-    field_l = field_w * (1.2 + 2.6 * hash_uniform(best_i, best_j, seed + 617))
+    hb, theta, field_w, field_l = block_fields(blocks, u, v, seed)
     cos_t, sin_t = np.cos(theta), np.sin(theta)
     rx, ry = mx - blocks.centre_x, my - blocks.centre_y
     a = rx * cos_t + ry * sin_t
@@ -484,4 +492,4 @@ def _band_coverage(distance: np.ndarray, width: float | np.ndarray, fp: float) -
     return np.clip(overlap / fp, 0.0, 1.0)
 
 
-__all__ = ["FarmBlocks", "PlanRenderer", "farm_blocks", "field_parcels"]
+__all__ = ["FarmBlocks", "PlanRenderer", "block_fields", "farm_blocks", "field_parcels"]
