@@ -42,9 +42,13 @@ PRIOR_FILE = "texture_prior.safetensors"
 #      bare ground with grass held in it, river banks (parkland_render.py)
 #   6: as 5, the regional choice of crops an organic field instead of a square lattice
 #      (region_render.py)
+#   7: as 6, field systems as cadastres: strips of varied width, fields of varied length,
+#      margins on some fields only (field_render.py)
+#   8: as 7, a margin on most fields: tree lines, or grass strips of the bank's savanna
+#      texture, each field's own width (field_render.py)
 RENDERER_VERSION = 1
 PLAN_RENDERER_VERSION = 2
-BANK_RENDERER_VERSIONS = (3, 4, 5, 6, 7)
+BANK_RENDERER_VERSIONS = (3, 4, 5, 6, 7, 8)
 BANK_RENDERER_VERSION = BANK_RENDERER_VERSIONS[-1]  # what `models add-bank` writes
 RENDERERS = (RENDERER_VERSION, PLAN_RENDERER_VERSION, *BANK_RENDERER_VERSIONS)
 PLAN_RENDERERS = (PLAN_RENDERER_VERSION, *BANK_RENDERER_VERSIONS)

@@ -1,5 +1,6 @@
-"""Renderer 7 (worker/synthesis/field_render.py): field systems as cadastres, not brick
-walls; margins on some fields only; models drawn by it are not feathered at unit borders."""
+"""Renderers 7 and 8 (worker/synthesis/field_render.py): field systems as cadastres, not
+brick walls; margins on some fields only (7) or most, each its own width (8); models drawn
+by them are not feathered at unit borders."""
 
 from __future__ import annotations
 
@@ -8,20 +9,23 @@ import pytest
 
 from core.noise import EARTH_KM, value_noise
 from core.settings import WorkerSettings
-from core.world import CARANA_V6, DEFAULT_WORLD
+from core.world import CARANA_V6, CARANA_V7, DEFAULT_WORLD
 from tests.renderers import bank_renderer
 from worker.synthesis.bank_render import BankRenderer, _split_fields
 from worker.synthesis.field_render import (
     CLUMP_COVER,
     CLUMP_M,
+    GRASS_STRIP_M,
+    FieldBoundaryRenderer,
     FieldSystemRenderer,
     cadastral_parcels,
 )
 from worker.synthesis.generators import load_generator
-from worker.synthesis.plan_render import FieldParcels, farm_blocks, field_parcels
+from worker.synthesis.plan_render import HEDGE, FieldParcels, farm_blocks, field_parcels
 
 SEED = 20261129
 CENTRE_M = (-2_950_000.0, -780_000.0)  # Mercator metres of a place in Carana
+NATIVE_M = 2.4  # about a native (zoom 16) pixel there
 
 
 def _grid(size_m: float, step_m: float) -> tuple[np.ndarray, ...]:
@@ -82,7 +86,7 @@ def test_a_position_lies_inside_its_own_field() -> None:
 @pytest.fixture(scope="module")
 def renderers() -> tuple[BankRenderer, BankRenderer]:
     old = bank_renderer(CARANA_V6.model, CARANA_V6.seed)
-    new = bank_renderer(DEFAULT_WORLD.model, DEFAULT_WORLD.seed)
+    new = bank_renderer(CARANA_V7.model, CARANA_V7.seed)
     assert old.version == 6
     assert isinstance(new, FieldSystemRenderer) and new.version == 7
     return old, new
@@ -97,7 +101,8 @@ def _margin_cover(renderer: BankRenderer, step_m: float, keep: np.ndarray | None
     grey = np.full((len(mx), 3), 120.0, np.float32)
     regional = np.full(len(mx), 0.6, np.float32)  # a smallholder region
     keep_arg = None if keep is None else np.full(len(mx), keep, np.float32)
-    out = renderer._margins(grey, fields, parcels, regional, keep_arg, step_m, u, v)
+    px, py = mx / NATIVE_M, my / NATIVE_M  # where the pixels read the bank (level 0)
+    out = renderer._margins(grey, fields, parcels, regional, keep_arg, step_m, u, v, px, py, 0)
     changed = np.abs(out - grey).max(1) > 1.0
     near_edge = fields.edge_m < 0.5 * step_m
     return float(changed[near_edge].mean()), out
@@ -163,3 +168,64 @@ def test_the_render_carries_the_parent_past_its_edge() -> None:
     assert np.allclose(carried[:, :2], np.clip(expected, 0, 255))
     Request.parent_source = None
     assert _parent_of(Request, render) is parent  # no source: the engine's parent as it is
+
+
+@pytest.fixture(scope="module")
+def renderer_8() -> BankRenderer:
+    made = bank_renderer(DEFAULT_WORLD.model, DEFAULT_WORLD.seed)
+    assert isinstance(made, FieldBoundaryRenderer) and made.version == 8
+    return made
+
+
+def test_most_fields_show_a_margin_each_its_own_width(renderers, renderer_8) -> None:
+    """Renderer 7 leaves most field edges bare, which at zoom 14 reads as blotches of tone;
+    renderer 8 gives most fields a margin (grass strip or tree line) and the strips differ
+    in width from field to field, so no two plots are outlined alike."""
+    _, seven = renderers
+    share_7, _ = _margin_cover(seven, 1.0, None)
+    share_8, out = _margin_cover(renderer_8, 1.0, None)
+    assert share_8 > 0.65 and share_8 > share_7 + 0.2, (share_7, share_8)
+    mx, my, u, v = _grid(2000.0, 1.0)
+    fields = _split_fields(renderer_8._parcels(mx, my, u, v, SEED), SEED)
+    changed = np.abs(out - 120.0).max(1) > 1.0
+    field = fields.fid_x * 1_000_003 + fields.fid_y
+    keys, inverse = np.unique(field[changed], return_inverse=True)
+    widths = np.zeros(len(keys))
+    np.maximum.at(widths, inverse, fields.edge_m[changed])  # each field's margin width
+    lo, hi = GRASS_STRIP_M
+    assert len(widths) > 100
+    assert np.quantile(widths, 0.05) >= lo - 1.0 and widths.max() <= hi + 0.5, widths
+    assert widths.std() / widths.mean() > 0.25, widths
+    # The strips are the savanna photographs' texture, not a flat line.
+    strip = changed & (out.mean(1) > HEDGE.mean() * 0.9 + 15.0)
+    assert out[strip].std(0).min() > 5.0, out[strip].std(0)
+
+
+def test_fields_keep_more_of_their_own_tone(renderers, renderer_8) -> None:
+    """Renderer 7 (as 5) pulls every field 60 % of the way to its region's season, with
+    +-5 % of brightness of its own; renderer 8 keeps neighbouring fields apart."""
+    _, seven = renderers
+    mx, my, u, v = _grid(3000.0, 10.0)
+    parcels = seven._parcels(mx, my, u, v, SEED)
+    fields = _split_fields(parcels, SEED)
+    rng = np.random.default_rng(1)
+    photo = rng.uniform(60.0, 180.0, (len(mx), 3)).astype(np.float32)
+
+    def spread(renderer: BankRenderer) -> float:
+        colour, _ = renderer._season(photo, fields, parcels, u, v)
+        return float(colour.mean(1).std())
+
+    assert spread(renderer_8) > 1.7 * spread(seven), (spread(seven), spread(renderer_8))
+
+
+def test_renderer_8_margins_count_by_the_ground_they_cover(renderer_8) -> None:
+    """Below the native zoom a pixel holding many fields (keep 0) takes the mean colour
+    its margins give the fine pixels it covers (the strips by their mean width)."""
+    _, fine = _margin_cover(renderer_8, 1.0, None)
+    _, coarse = _margin_cover(renderer_8, 1.0, 0.0)
+    fine_change, coarse_change = fine.mean(0) - 120.0, coarse.mean(0) - 120.0
+    assert np.abs(fine_change).max() > 1.0
+    assert (np.abs(coarse_change - fine_change) < 0.15 * np.abs(fine_change) + 0.05).all(), (
+        fine_change,
+        coarse_change,
+    )

@@ -150,6 +150,7 @@ def test_tilejson(stack: Stack) -> None:
         "carana-v5",
         "carana-v6",
         "carana-v7",
+        "carana-v8",
         "terra",
     }
 

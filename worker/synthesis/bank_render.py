@@ -427,7 +427,7 @@ class BankRenderer(PlanRenderer):
         period = 2.5 + 3.5 * hash_uniform(fid_x, fid_y, seed + 1319)
         fade = np.clip(1.0 - 1.5 * fp / period, 0.0, 1.0) * (which == 0)
         colour = colour * (1.0 + 0.14 * fade * np.sin(2 * np.pi * parcels.across / period))[:, None]
-        colour = self._margins(colour, fields, parcels, regional, keep, fp, u, v)
+        colour = self._margins(colour, fields, parcels, regional, keep, fp, u, v, px, py, level)
         track = self._block_track(parcels, u, v, fp)[:, None]
         return colour * (1 - track) + TRACK * track
 
@@ -447,9 +447,13 @@ class BankRenderer(PlanRenderer):
         fp: float,
         u: np.ndarray,
         v: np.ndarray,
+        px: np.ndarray,
+        py: np.ndarray,
+        level: int,
     ) -> np.ndarray:
         """Field margins: bunds (light) or hedges and tree lines (dark). Smallholder regions
-        have hedged plots, commercial ones open bunds."""
+        have hedged plots, commercial ones open bunds. (``px, py, level``: where the
+        pixels read the bank, for margins drawn from photographs.)"""
         hedged = 0.15 + 0.6 * np.clip((regional - 0.35) * 3.0, 0.0, 1.0)
         hedge = hash_uniform(parcels.block_i, parcels.block_j, self.seed + 1321) < hedged
         width_m = np.where(hedge, 5.0, 2.0)

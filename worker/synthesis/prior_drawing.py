@@ -27,7 +27,7 @@ from model_store.texture_prior import (
     TexturePrior,
 )
 from worker.synthesis.bank_render import BankRenderer, PrefilteredBankRenderer
-from worker.synthesis.field_render import FieldSystemRenderer
+from worker.synthesis.field_render import FieldBoundaryRenderer, FieldSystemRenderer
 from worker.synthesis.parkland_render import ParklandRenderer
 from worker.synthesis.plan_render import PlanRenderer
 from worker.synthesis.region_render import OrganicRegionRenderer
@@ -42,6 +42,7 @@ BANK_RENDERERS: dict[int, type[BankRenderer]] = {
         ParklandRenderer,
         OrganicRegionRenderer,
         FieldSystemRenderer,
+        FieldBoundaryRenderer,
     )
 }
 
