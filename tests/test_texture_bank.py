@@ -248,7 +248,9 @@ def test_renderer_4_draws_what_the_finer_zoom_averages_to(plan: WorldPlan) -> No
     pre-filters: against renderer 3 (point samples) the gap is much smaller, without a
     colour bias (renderer 3's road corridors veiled z10-z11 in pale shoulder colour)."""
     point = bank_renderer("carana-sr@0.4.0", PLAN_WORLD.seed)
-    filtered = [bank_renderer(f"carana-sr@0.{minor}.0", PLAN_WORLD.seed) for minor in (5, 6, 7, 8, 9)]
+    filtered = [
+        bank_renderer(f"carana-sr@0.{minor}.0", PLAN_WORLD.seed) for minor in (5, 6, 7, 8, 9)
+    ]
     assert [point.version] + [r.version for r in filtered] == [3, 4, 5, 6, 7, 8]
     assert all(isinstance(r, PrefilteredBankRenderer) for r in filtered)
     (lon, lat), *_ = random_places(PLAN_WORLD, 1, seed=2)  # on land
