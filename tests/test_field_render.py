@@ -4,17 +4,24 @@ by them are not feathered at unit borders."""
 
 from __future__ import annotations
 
+import mercantile
 import numpy as np
 import pytest
 
+from core.classes import CLASS_INDEX
 from core.noise import EARTH_KM, value_noise
+from core.plan.grid import CELLS
+from core.plan.raster import CROPLAND_SLOPE, M_PER_CELL, rasterize
+from core.plans import world_plan
 from core.settings import WorkerSettings
 from core.world import CARANA_V6, CARANA_V7, DEFAULT_WORLD
 from tests.renderers import bank_renderer
+from worker.evaluation.mosaics import random_places
 from worker.synthesis.bank_render import BankRenderer, _split_fields
 from worker.synthesis.field_render import (
     CLUMP_COVER,
     CLUMP_M,
+    FIELD_BY_FIELD,
     GRASS_STRIP_M,
     FieldBoundaryRenderer,
     FieldSystemRenderer,
@@ -229,3 +236,41 @@ def test_renderer_8_margins_count_by_the_ground_they_cover(renderer_8) -> None:
         fine_change,
         coarse_change,
     )
+
+
+def _parcel_mix(renderer: BankRenderer, raster, classes: np.ndarray) -> tuple[int, int]:
+    """(parcels, parcels partly cropland and partly not) among the pixels near the
+    cropland threshold."""
+    crop, grass = CLASS_INDEX["cropland"], CLASS_INDEX["grassland"]
+    near = (
+        (np.abs(raster.crop_margin) < FIELD_BY_FIELD)
+        & np.isin(raster.classes, [crop, grass])
+        & (raster.slope < CROPLAND_SLOPE)
+    )
+    u, v = raster.x[near] / CELLS, raster.y[near] / CELLS
+    mx, my = raster.x[near] * M_PER_CELL, raster.y[near] * M_PER_CELL
+    parcels = renderer._parcels(*renderer._warped(mx, my, u, v), u, v, renderer.seed + 13)
+    _, index = np.unique(parcels.fid_x * 1_000_003 + parcels.fid_y, return_inverse=True)
+    share = np.bincount(index, weights=classes[near] == crop) / np.bincount(index)
+    return len(share), int(((share > 0) & (share < 1)).sum())
+
+
+def test_farmland_ends_where_a_field_ends(renderer_8) -> None:
+    """The plan's cropland border is a smooth curve through the fields; renderer 8 decides
+    near it parcel by parcel, so a field is farmland whole or not at all (a few parcels
+    stay split where the farm layer itself changes across them), and far from it the
+    plan's classes stand."""
+    world = DEFAULT_WORLD
+    plan = world_plan(world)
+    total = split = split_by_rule = 0
+    for lon, lat in random_places(world, 6, seed=3):
+        tile = mercantile.tile(lon, lat, 15)
+        raster = rasterize(plan, 15, tile.x * 256, tile.y * 256, 512, 512, 256)
+        drawn = renderer_8._land_cover(raster).classes
+        far = np.abs(raster.crop_margin) >= FIELD_BY_FIELD
+        assert np.array_equal(drawn[far], raster.classes[far])
+        parcels, by_rule = _parcel_mix(renderer_8, raster, raster.classes)
+        total, split_by_rule = total + parcels, split_by_rule + by_rule
+        split += _parcel_mix(renderer_8, raster, drawn)[1]
+    assert total > 1000, total  # the places hold farmland borders
+    assert split < 0.03 * total and split < 0.5 * split_by_rule, (total, split, split_by_rule)

@@ -49,6 +49,9 @@ class PlanRaster:
     moisture: np.ndarray  # float32 0..1
     slope: np.ndarray  # float32 rise over run at this zoom's pixel spacing
     forest_margin: np.ndarray  # float32 how far inside the forest rule (< 0: outside)
+    # float32 how far inside the cropland rule's farming threshold (< 0: short of it), in
+    # farm units; +-1 where a scenario polygon decided the land cover
+    crop_margin: np.ndarray
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -71,7 +74,7 @@ class PlanRaster:
             for name in (
                 "classes", "elevation", "shade", "water", "depth", "sea", "river",
                 "river_near", "road_near", "urban", "town_angle", "farm", "moisture",
-                "slope", "forest_margin",
+                "slope", "forest_margin", "crop_margin",
             )
         }  # fmt: skip
         return PlanRaster(
@@ -300,8 +303,11 @@ def rasterize(
         v,
         seed,
     )
+    crop_margin = cropland_margin(farm, u, v, seed)
     if plan.spec.scenario is not None:
-        _apply_scenario_areas(plan.spec.scenario, x, y, classes, water, depth, sea, urban)
+        _apply_scenario_areas(
+            plan.spec.scenario, x, y, classes, water, depth, sea, urban, crop_margin
+        )
     return PlanRaster(
         zoom=zoom,
         left=left,
@@ -325,6 +331,7 @@ def rasterize(
         moisture=moisture,
         slope=(slope_px / footprint_m).astype(np.float32),
         forest_margin=forest_margin(farm, moisture, river_near, u, v, seed),
+        crop_margin=crop_margin,
     )
 
 
@@ -340,9 +347,11 @@ def _apply_scenario_areas(
     depth: np.ndarray,
     sea: np.ndarray,
     urban: np.ndarray,
+    crop_margin: np.ndarray,
 ) -> None:
     """Land cover where the scenario's polygons say (in file order: a later polygon wins);
-    water polygons are lakes, land polygons are dry land whatever the relief."""
+    water polygons are lakes, land polygons are dry land whatever the relief. Their
+    ``crop_margin`` is +-1: no renderer moves a polygon's border."""
     x0, x1, y0, y1 = float(x.min()), float(x.max()), float(y.min()), float(y.max())
     for area in scenario.areas:
         ax0, ay0, ax1, ay1 = area.bounds
@@ -352,6 +361,7 @@ def _apply_scenario_areas(
         if not inside.any():
             continue
         classes[inside] = CLASS_INDEX[area.landcover]
+        crop_margin[inside] = 1.0 if area.landcover == "cropland" else -1.0
         if area.landcover == "water":
             water[inside] = 1.0
             depth[inside] = np.maximum(depth[inside], SCENARIO_LAKE_DEPTH_M)
@@ -367,6 +377,22 @@ def _level(chunk: PlanChunk, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return chunk.nearest(chunk.water_level, x, y)
 
 
+CROPLAND_FARMED = 0.42  # cropland where the farmed field exceeds this (``classify``)
+CROPLAND_SLOPE = 0.2  # and the ground is gentler than this
+
+
+def cultivation_patch(u: np.ndarray, v: np.ndarray, seed: int) -> np.ndarray:
+    """The noise that breaks farmland, forest and bare ground into patches (-0.5..0.5)."""
+    return fractal_noise(u, v, 1.6, 3, seed + 95) - 0.5
+
+
+def cropland_margin(farm: np.ndarray, u: np.ndarray, v: np.ndarray, seed: int) -> np.ndarray:
+    """How far a position lies past ``classify``'s farming threshold for cropland, in farm
+    units (> 0: farmed enough; slope, forest and the other rules left out): lets a renderer
+    draw the border of farmland along whole fields instead of the noise's smooth curve."""
+    return (farm + 0.6 * cultivation_patch(u, v, seed) - CROPLAND_FARMED).astype(np.float32)
+
+
 def forest_margin(
     farm: np.ndarray,
     moisture: np.ndarray,
@@ -378,7 +404,7 @@ def forest_margin(
     """How far a position lies inside ``classify``'s forest rule, in moisture units (> 0
     inside, < 0 outside; the slope rule is left out): lets a renderer thin trees out over
     an ecotone instead of stopping at the class border."""
-    patch = fractal_noise(u, v, 1.6, 3, seed + 95) - 0.5
+    patch = cultivation_patch(u, v, seed)
     farmed = farm + 0.6 * patch
     belt = np.exp(-river_near / 90.0)
     wet = np.minimum(moisture + 0.25 * patch - 0.6, 0.45 - farmed)
@@ -401,7 +427,7 @@ def classify(
 ) -> np.ndarray:
     """Land cover from the plan's layers (farmland near people, forest where it is wet or
     steep and unfarmed, riverine belts, bare rock and dry ground)."""
-    patch = fractal_noise(u, v, 1.6, 3, seed + 95) - 0.5
+    patch = cultivation_patch(u, v, seed)
     farmed = farm + 0.6 * patch
     belt = np.exp(-river_near / 90.0)
     classes = np.full(elevation.shape, CLASS_INDEX["grassland"], np.uint8)
@@ -409,7 +435,9 @@ def classify(
     forest = ((moisture + 0.25 * patch > 0.6) & (farmed < 0.45)) | ((belt > 0.5) & (farmed < 0.75))
     forest |= (slope > 0.25) & (moisture > 0.4)
     classes[forest] = CLASS_INDEX["forest"]
-    classes[(farmed > 0.42) & ~forest & (slope < 0.2)] = CLASS_INDEX["cropland"]
+    classes[(farmed > CROPLAND_FARMED) & ~forest & (slope < CROPLAND_SLOPE)] = CLASS_INDEX[
+        "cropland"
+    ]
     classes[elevation > 1700.0 + 300.0 * patch] = CLASS_INDEX["bare"]
     classes[urban > 0.42 + 0.3 * patch] = CLASS_INDEX["urban"]
     classes[(water > 0.5) | (river > 0.5)] = CLASS_INDEX["water"]

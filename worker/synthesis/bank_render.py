@@ -235,6 +235,7 @@ class BankRenderer(PlanRenderer):
 
     def render(self, raster: PlanRaster) -> np.ndarray:
         """(H, W, 3) float32 RGB 0..255."""
+        raster = self._land_cover(raster)
         height, width = raster.shape
         grid = self.pixel_grid(raster)
         level, nx, ny = grid.level, grid.nx, grid.ny
@@ -295,6 +296,10 @@ class BankRenderer(PlanRenderer):
         out = self._water_photo(out, raster, nx, ny, level)
         out = self._roads_v3(out, raster)
         return out
+
+    def _land_cover(self, raster: PlanRaster) -> PlanRaster:
+        """The raster whose classes are drawn (renderers 3-7: the plan's own)."""
+        return raster
 
     def _scatter(self, out: np.ndarray, raster: PlanRaster, clumps: np.ndarray) -> np.ndarray:
         """What stands on the land once every class is drawn (renderer 3: nothing)."""
@@ -392,10 +397,7 @@ class BankRenderer(PlanRenderer):
         """Field parcels with bent borders, each a photograph of a crop, fallow or soil,
         turned to the field's direction; small fields show the smallholder patchworks."""
         seed = self.seed
-        # Borders bend: the parcel pattern is laid out on gently warped ground.
-        bend = 320.0
-        wx = mx + bend * (fractal_noise(u, v, 1.6, 3, seed + 1301) - 0.5)
-        wy = my + bend * (fractal_noise(u, v, 1.6, 3, seed + 1303) - 0.5)
+        wx, wy = self._warped(mx, my, u, v)
         parcels = self._parcels(wx, wy, u, v, seed + 13)
         fields = _split_fields(parcels, seed)
         fid_x, fid_y = fields.fid_x, fields.fid_y
@@ -430,6 +432,16 @@ class BankRenderer(PlanRenderer):
         colour = self._margins(colour, fields, parcels, regional, keep, fp, u, v, px, py, level)
         track = self._block_track(parcels, u, v, fp)[:, None]
         return colour * (1 - track) + TRACK * track
+
+    def _warped(
+        self, mx: np.ndarray, my: np.ndarray, u: np.ndarray, v: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Where the parcel pattern reads Mercator metres (mx, my): borders bend, the
+        pattern is laid out on gently warped ground."""
+        bend = 320.0
+        wx = mx + bend * (fractal_noise(u, v, 1.6, 3, self.seed + 1301) - 0.5)
+        wy = my + bend * (fractal_noise(u, v, 1.6, 3, self.seed + 1303) - 0.5)
+        return wx, wy
 
     def _parcels(
         self, wx: np.ndarray, wy: np.ndarray, u: np.ndarray, v: np.ndarray, seed: int

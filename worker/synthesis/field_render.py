@@ -32,13 +32,23 @@ the photographs (the spread of 38 m block means of luminance over cropland: 0.13
 renderer-7 render, 0.13-0.25 in the training and held-out photographs). Here a field is
 pulled 30 % of the way, and its own brightness varies by +-15 % (crop stage, soil,
 stubble) instead of +-5 %.
+And farmland ends where a field ends: the plan's cropland is where a smooth noise field
+passes a threshold, so renderers 3-7 cut fields along that curve, round patches of
+cropland with their fields sliced off at the rim. Renderer 8 decides near the threshold
+field by field: a parcel is cropland, whole, where the farmed field at its centre passes
+the threshold, grassland where not.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from core.classes import CLASS_INDEX
 from core.noise import EARTH_KM, fractal_noise, hash_uniform, value_noise
+from core.plan.grid import CELLS
+from core.plan.raster import CROPLAND_SLOPE, M_PER_CELL, PlanRaster, cultivation_patch
 from worker.synthesis.bank_render import Fields
 from worker.synthesis.plan_render import (
     HEDGE,
@@ -160,12 +170,43 @@ GRASS_STRIP_M = (1.5, 6.0)  # a grass strip's width, per field; narrow ones most
 STRIP_LIFT = 1.1  # a strip's dry grass stands paler than the crop beside it
 FIELD_SEASON_WEIGHT = 0.3  # how far a field is pulled to its region's season (renderer 5: 0.6)
 FIELD_GAIN = 0.15  # a field's own brightness, +- (renderer 5: 0.05)
+# How near the cropland threshold (farm units) the land cover is decided field by field:
+# wide enough to hold a whole field at the border.
+FIELD_BY_FIELD = 0.12
 
 
 class FieldBoundaryRenderer(FieldSystemRenderer):
     """Renderer 8 (see the module's text): renderer 7 with a margin on most fields."""
 
     version = 8
+
+    def _land_cover(self, raster: PlanRaster) -> PlanRaster:
+        # Near the threshold, each parcel takes the class its centre's farming gives it.
+        crop, grass = CLASS_INDEX["cropland"], CLASS_INDEX["grassland"]
+        classes = raster.classes
+        near = (
+            ((classes == crop) | (classes == grass))
+            & (np.abs(raster.crop_margin) < FIELD_BY_FIELD)
+            & (raster.slope < CROPLAND_SLOPE)
+        )
+        if not near.any():
+            return raster
+        u, v = raster.x[near] / CELLS, raster.y[near] / CELLS
+        mx, my = raster.x[near] * M_PER_CELL, raster.y[near] * M_PER_CELL
+        wx, wy = self._warped(mx, my, u, v)
+        parcels = self._parcels(wx, wy, u, v, self.seed + 13)
+        # The parcel's centre, from the pixel (the warp is smooth over a field).
+        da = parcels.along_in_m - 0.5 * parcels.length_m
+        db = parcels.across_in_m - 0.5 * parcels.width_m
+        cos_t, sin_t = np.cos(parcels.theta), np.sin(parcels.theta)
+        per_unit = 1.0 / (M_PER_CELL * CELLS)  # world units per Mercator metre
+        uc = u + (-da * cos_t + db * sin_t) * per_unit
+        vc = v + (-da * sin_t - db * cos_t) * per_unit
+        patch_shift = cultivation_patch(uc, vc, self.seed) - cultivation_patch(u, v, self.seed)
+        at_centre = raster.crop_margin[near] + 0.6 * patch_shift
+        decided = classes.copy()
+        decided[near] = np.where(at_centre > 0, crop, grass)
+        return replace(raster, classes=decided)
 
     def _season(
         self,
