@@ -46,7 +46,7 @@ from dataclasses import replace
 import numpy as np
 
 from core.classes import CLASS_INDEX
-from core.noise import EARTH_KM, fractal_noise, hash_uniform, value_noise
+from core.noise import EARTH_KM, hash_uniform, value_noise
 from core.plan.grid import CELLS
 from core.plan.raster import CROPLAND_SLOPE, M_PER_CELL, PlanRaster, cultivation_patch
 from worker.synthesis.bank_render import Fields
@@ -179,6 +179,8 @@ class FieldBoundaryRenderer(FieldSystemRenderer):
     """Renderer 8 (see the module's text): renderer 7 with a margin on most fields."""
 
     version = 8
+    season_weight = FIELD_SEASON_WEIGHT
+    field_gain = (1.0 - FIELD_GAIN, 2.0 * FIELD_GAIN)
 
     def _land_cover(self, raster: PlanRaster) -> PlanRaster:
         # Near the threshold, each parcel takes the class its centre's farming gives it.
@@ -207,25 +209,6 @@ class FieldBoundaryRenderer(FieldSystemRenderer):
         decided = classes.copy()
         decided[near] = np.where(at_centre > 0, crop, grass)
         return replace(raster, classes=decided)
-
-    def _season(
-        self,
-        colour: np.ndarray,
-        fields: Fields,
-        parcels: FieldParcels,
-        u: np.ndarray,
-        v: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        # Renderer 5's regional season, with each field keeping more of its own look.
-        region = fractal_noise(u, v, 8.0, 2, self.seed + 1501)
-        block = hash_uniform(parcels.block_i, parcels.block_j, self.seed + 1503)
-        t = np.clip((region - 0.5) * 2.2 + 0.5 + 0.25 * (block - 0.5), 0.0, 1.0)[:, None]
-        tone = (self._green * (1 - t) + self._dry * t).astype(np.float32)
-        own = 2.0 * hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1317) - 1.0
-        gain = 1.0 + FIELD_GAIN * own
-        w = FIELD_SEASON_WEIGHT
-        colour = ((1 - w) * colour + w * tone) * gain[:, None]
-        return colour, (1 - w) * self._field_mean + w * tone
 
     def _margins(
         self,

@@ -68,6 +68,8 @@ class ParklandRenderer(PrefilteredBankRenderer):
     """Renderer 5 (module notes)."""
 
     version = 5
+    season_weight = SEASON_WEIGHT
+    field_gain = (0.95, 0.1)  # a field's own brightness: low + span x its hash
     sand_below = 0.3
     # A lake shows its bottom only along the shore: with renderer 4's 3 m, every rise of
     # the flooded relief under a wide lake showed as a pale blotch kilometres across.
@@ -106,8 +108,9 @@ class ParklandRenderer(PrefilteredBankRenderer):
         block = hash_uniform(parcels.block_i, parcels.block_j, self.seed + 1503)
         t = np.clip((region - 0.5) * 2.2 + 0.5 + 0.25 * (block - 0.5), 0.0, 1.0)[:, None]
         tone = (self._green * (1 - t) + self._dry * t).astype(np.float32)
-        gain = 0.95 + 0.1 * hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1317)
-        w = SEASON_WEIGHT
+        low, span = self.field_gain
+        gain = low + span * hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1317)
+        w = self.season_weight
         colour = ((1 - w) * colour + w * tone) * gain[:, None]
         return colour, (1 - w) * self._field_mean + w * tone
 
