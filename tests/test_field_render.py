@@ -4,6 +4,8 @@ by them are not feathered at unit borders."""
 
 from __future__ import annotations
 
+import json
+
 import mercantile
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from core.plan.grid import CELLS
 from core.plan.raster import CROPLAND_SLOPE, M_PER_CELL, rasterize
 from core.plans import world_plan
 from core.settings import WorkerSettings
-from core.world import CARANA_V6, CARANA_V7, DEFAULT_WORLD
+from core.world import CARANA_V6, CARANA_V7, DEFAULT_WORLD, WorldCatalog
 from tests.renderers import bank_renderer
 from worker.evaluation.mosaics import random_places
 from worker.synthesis.bank_render import BankRenderer, _split_fields
@@ -274,3 +276,38 @@ def test_farmland_ends_where_a_field_ends(renderer_8) -> None:
         split += _parcel_mix(renderer_8, raster, drawn)[1]
     assert total > 1000, total  # the places hold farmland borders
     assert split < 0.03 * total and split < 0.5 * split_by_rule, (total, split, split_by_rule)
+
+
+def test_scenario_polygons_keep_their_borders() -> None:
+    """A scenario's polygons say where their land cover is: their crop_margin is +-1, so
+    renderer 8 decides no pixel of theirs field by field."""
+    from tests.stack import WORLDS_FILE
+
+    world = WorldCatalog.load(WORLDS_FILE).get("scenarioland")
+    renderer = bank_renderer(DEFAULT_WORLD.model, world.seed)
+    assert isinstance(renderer, FieldBoundaryRenderer)
+    document = json.loads((WORLDS_FILE.parent / "scenario.geojson").read_text())
+    (ring, *_), *_ = (
+        f["geometry"]["coordinates"]
+        for f in document["features"]
+        if f["properties"].get("landcover") == "cropland"
+    )
+    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+    west, north = mercantile.tile(min(lons), max(lats), 14)[:2]
+    east, south = mercantile.tile(max(lons), min(lats), 14)[:2]
+    raster = rasterize(
+        world_plan(world),
+        14,
+        west * 256,
+        north * 256,
+        (east - west + 1) * 256,
+        (south - north + 1) * 256,
+        256,
+    )
+    inside = raster.crop_margin == 1.0
+    assert inside.mean() > 0.05
+    assert (raster.classes[inside] == CLASS_INDEX["cropland"]).all()
+    drawn = renderer._land_cover(raster).classes
+    assert np.array_equal(drawn[inside], raster.classes[inside])
+    # Outside the polygon the farmland border is still decided field by field.
+    assert (drawn != raster.classes).any()
