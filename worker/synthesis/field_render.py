@@ -36,7 +36,10 @@ And farmland ends where a field ends: the plan's cropland is where a smooth nois
 passes a threshold, so renderers 3-7 cut fields along that curve, round patches of
 cropland with their fields sliced off at the rim. Renderer 8 decides near the threshold
 field by field: a parcel is cropland, whole, where the farmed field at its centre passes
-the threshold, grassland where not.
+the threshold, grassland where not (the pixel's farm layer, which is smooth over
+kilometres, with the patch noise at the parcel's centre as its pixels estimate it).
+A strip is a band centred on the field's edge, as renderer 7's bunds are: half of it lies
+in the field, half in the next, which draws its own.
 """
 
 from __future__ import annotations
@@ -167,11 +170,12 @@ class FieldSystemRenderer(OrganicRegionRenderer):
 
 EDGE_SHARE = 0.9  # fields whose edge shows a margin (tree line or grass strip)
 GRASS_STRIP_M = (1.5, 6.0)  # a grass strip's width, per field; narrow ones most often
-STRIP_LIFT = 1.1  # a strip's dry grass stands paler than the crop beside it
+STRIP_LIFT = 1.1  # the savanna photographs 10 % brighter: sun-bleached grass on a bund
 FIELD_SEASON_WEIGHT = 0.3  # how far a field is pulled to its region's season (renderer 5: 0.6)
 FIELD_GAIN = 0.15  # a field's own brightness, +- (renderer 5: 0.05)
 # How near the cropland threshold (farm units) the land cover is decided field by field:
-# wide enough to hold a whole field at the border.
+# the patch term changes by less than this across nearly every parcel (a few large
+# commercial fields reach past it and stay cut).
 FIELD_BY_FIELD = 0.12
 
 
