@@ -290,6 +290,7 @@ def rasterize(
         + 0.25 * np.exp(-river_near / 150.0)
         + 0.15 * np.clip((elevation - 600.0) / 800.0, 0.0, 1.0)
     ).astype(np.float32)
+    patch = cultivation_patch(u, v, seed)  # one noise pass for every rule that reads it
     classes = classify(
         elevation,
         water,
@@ -299,11 +300,9 @@ def rasterize(
         moisture,
         river_near,
         slope_px / footprint_m,
-        u,
-        v,
-        seed,
+        patch,
     )
-    crop_margin = cropland_margin(farm, u, v, seed)
+    crop_margin = cropland_margin(farm, patch)
     if plan.spec.scenario is not None:
         _apply_scenario_areas(
             plan.spec.scenario, x, y, classes, water, depth, sea, urban, crop_margin
@@ -330,7 +329,7 @@ def rasterize(
         farm=farm,
         moisture=moisture,
         slope=(slope_px / footprint_m).astype(np.float32),
-        forest_margin=forest_margin(farm, moisture, river_near, u, v, seed),
+        forest_margin=forest_margin(farm, moisture, river_near, patch),
         crop_margin=crop_margin,
     )
 
@@ -386,25 +385,22 @@ def cultivation_patch(u: np.ndarray, v: np.ndarray, seed: int) -> np.ndarray:
     return fractal_noise(u, v, 1.6, 3, seed + 95) - 0.5
 
 
-def cropland_margin(farm: np.ndarray, u: np.ndarray, v: np.ndarray, seed: int) -> np.ndarray:
+def cropland_margin(farm: np.ndarray, patch: np.ndarray) -> np.ndarray:
     """How far a position lies past ``classify``'s farming threshold for cropland, in farm
     units (> 0: farmed enough; slope, forest and the other rules left out): lets a renderer
     draw the border of farmland along whole fields instead of the noise's smooth curve."""
-    return (farm + 0.6 * cultivation_patch(u, v, seed) - CROPLAND_FARMED).astype(np.float32)
+    return (farm + 0.6 * patch - CROPLAND_FARMED).astype(np.float32)
 
 
 def forest_margin(
     farm: np.ndarray,
     moisture: np.ndarray,
     river_near: np.ndarray,
-    u: np.ndarray,
-    v: np.ndarray,
-    seed: int,
+    patch: np.ndarray,
 ) -> np.ndarray:
     """How far a position lies inside ``classify``'s forest rule, in moisture units (> 0
     inside, < 0 outside; the slope rule is left out): lets a renderer thin trees out over
-    an ecotone instead of stopping at the class border."""
-    patch = cultivation_patch(u, v, seed)
+    an ecotone instead of stopping at the class border. (``patch``: cultivation_patch.)"""
     farmed = farm + 0.6 * patch
     belt = np.exp(-river_near / 90.0)
     wet = np.minimum(moisture + 0.25 * patch - 0.6, 0.45 - farmed)
@@ -421,13 +417,11 @@ def classify(
     moisture: np.ndarray,
     river_near: np.ndarray,
     slope: np.ndarray,
-    u: np.ndarray,
-    v: np.ndarray,
-    seed: int,
+    patch: np.ndarray,
 ) -> np.ndarray:
     """Land cover from the plan's layers (farmland near people, forest where it is wet or
-    steep and unfarmed, riverine belts, bare rock and dry ground)."""
-    patch = cultivation_patch(u, v, seed)
+    steep and unfarmed, riverine belts, bare rock and dry ground; ``patch``:
+    cultivation_patch)."""
     farmed = farm + 0.6 * patch
     belt = np.exp(-river_near / 90.0)
     classes = np.full(elevation.shape, CLASS_INDEX["grassland"], np.uint8)

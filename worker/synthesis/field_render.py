@@ -133,6 +133,30 @@ class FieldSystemRenderer(OrganicRegionRenderer):
     ) -> FieldParcels:
         return cadastral_parcels(wx, wy, u, v, seed)
 
+    def _tree_lines(
+        self,
+        fields: Fields,
+        regional: np.ndarray,
+        keep: np.ndarray | None,
+        fp: float,
+        u: np.ndarray,
+        v: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tree-line coverage, each field's margin pick 0..1, the share of fields with a
+        tree line): picks below the share (more towards smallholder regions) have a tree
+        line broken into clumps; below the native zoom they count by the ground they cover."""
+        lo, hi = TREE_LINE_SHARE
+        tree_share = lo + (hi - lo) * np.clip((regional - 0.35) * 3.0, 0.0, 1.0)
+        pick = hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1721)
+        clumps = value_noise(u, v, EARTH_KM * 1000.0 / CLUMP_M, self.seed + 1723)
+        clumps = np.clip((clumps - 0.5) * 4.0 + 0.5, 0.0, 1.0)
+        trees = _band_coverage(fields.edge_m, TREE_LINE_M, fp) * clumps * (pick < tree_share)
+        if keep is not None:
+            per_m = 1 / fields.width_m + 1 / fields.length_m
+            ground = np.clip(TREE_LINE_M * per_m * tree_share * CLUMP_COVER, 0.0, 1.0)
+            trees = ground + keep * (trees - ground)
+        return trees, pick, tree_share
+
     def _margins(
         self,
         colour: np.ndarray,
@@ -147,21 +171,13 @@ class FieldSystemRenderer(OrganicRegionRenderer):
         py: np.ndarray,
         level: int,
     ) -> np.ndarray:
-        lo, hi = TREE_LINE_SHARE
-        tree_share = lo + (hi - lo) * np.clip((regional - 0.35) * 3.0, 0.0, 1.0)
-        pick = hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1721)
-        tree_line = pick < tree_share
+        trees, pick, tree_share = self._tree_lines(fields, regional, keep, fp, u, v)
         bund = (pick >= tree_share) & (pick < tree_share + BUND_SHARE)
-        clumps = value_noise(u, v, EARTH_KM * 1000.0 / CLUMP_M, self.seed + 1723)
-        clumps = np.clip((clumps - 0.5) * 4.0 + 0.5, 0.0, 1.0)
-        trees = _band_coverage(fields.edge_m, TREE_LINE_M, fp) * clumps * tree_line
         grass = _band_coverage(fields.edge_m, BUND_M, fp) * bund
         if keep is not None:
             # Where a pixel holds many fields, their margins cover width / size of it.
             per_m = 1 / fields.width_m + 1 / fields.length_m
-            ground_trees = np.clip(TREE_LINE_M * per_m * tree_share * CLUMP_COVER, 0.0, 1.0)
             ground_grass = np.clip(BUND_M * per_m * BUND_SHARE, 0.0, 1.0)
-            trees = ground_trees + keep * (trees - ground_trees)
             grass = ground_grass + keep * (grass - ground_grass)
         trees, grass = trees[:, None], grass[:, None]
         lifted = np.minimum(colour * BUND_LIFT, 255.0)
@@ -228,28 +244,20 @@ class FieldBoundaryRenderer(FieldSystemRenderer):
         py: np.ndarray,
         level: int,
     ) -> np.ndarray:
-        lo, hi = TREE_LINE_SHARE
-        tree_share = lo + (hi - lo) * np.clip((regional - 0.35) * 3.0, 0.0, 1.0)
-        pick = hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1721)
-        tree_line = pick < tree_share
+        trees, pick, tree_share = self._tree_lines(fields, regional, keep, fp, u, v)
         strip = (pick >= tree_share) & (pick < EDGE_SHARE)
         narrow, wide = GRASS_STRIP_M
         strip_m = (
             narrow
             + (wide - narrow) * hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1725) ** 2
         )
-        clumps = value_noise(u, v, EARTH_KM * 1000.0 / CLUMP_M, self.seed + 1723)
-        clumps = np.clip((clumps - 0.5) * 4.0 + 0.5, 0.0, 1.0)
-        trees = _band_coverage(fields.edge_m, TREE_LINE_M, fp) * clumps * tree_line
         grass = _band_coverage(fields.edge_m, strip_m, fp) * strip
         if keep is not None:
             # Where a pixel holds many fields, their margins cover width / size of it
             # (the strips' mean width: narrow + (wide - narrow) / 3).
             per_m = 1 / fields.width_m + 1 / fields.length_m
             mean_strip_m = narrow + (wide - narrow) / 3.0
-            ground_trees = np.clip(TREE_LINE_M * per_m * tree_share * CLUMP_COVER, 0.0, 1.0)
             ground_grass = np.clip(mean_strip_m * per_m * (EDGE_SHARE - tree_share), 0.0, 1.0)
-            trees = ground_trees + keep * (trees - ground_trees)
             grass = ground_grass + keep * (grass - ground_grass)
         grass = np.minimum(grass, 1.0 - trees)
         out = colour * (1 - trees - grass)[:, None] + HEDGE * 0.9 * trees[:, None]
