@@ -189,10 +189,14 @@ CARANA_V6 = _carana_island("carana-v6", "Carana (synthetic, sixth version)", "ca
 # longer the default.
 CARANA_V7 = _carana_island("carana-v7", "Carana (synthetic, seventh version)", "carana-sr@0.8.0")
 
-# The default world: drawn by carana-sr@0.9.0 (renderer 8: renderer 7 with a margin of
-# its own on most fields, grass strips of photograph texture or tree lines, and fields
-# that keep more of their own tone).
-DEFAULT_WORLD = _carana_island("carana-v8", "Carana (synthetic)", "carana-sr@0.9.0")
+# Drawn by carana-sr@0.9.0 (renderer 8: renderer 7 with a margin of its own on most
+# fields, grass strips of photograph texture or tree lines, and fields that keep more of
+# their own tone). Kept servable by id; no longer the default.
+CARANA_V8 = _carana_island("carana-v8", "Carana (synthetic, eighth version)", "carana-sr@0.9.0")
+
+# The default world: drawn by carana-sr@0.10.0 (renderer 8, each zoom tied to the zoom
+# above by the low frequencies only: parent_lock "smooth", no blocky drift at tile borders).
+DEFAULT_WORLD = _carana_island("carana-v9", "Carana (synthetic)", "carana-sr@0.10.0")
 
 # An open world over the whole Web-Mercator plane (plan version 2: continents planned
 # coarse to fine, rivers and roads continuous across chunk borders), drawn like Carana.
@@ -210,6 +214,7 @@ TERRA = World(
 
 BUILTIN_WORLDS = (
     DEFAULT_WORLD,
+    CARANA_V8,
     CARANA_V7,
     CARANA_V6,
     CARANA_V5,

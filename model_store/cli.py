@@ -202,15 +202,19 @@ def _redraw(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
         )
     if args.renderer in BANK_RENDERER_VERSIONS and not prior.get("bank"):
         raise ValueError(f"renderer {args.renderer} draws a texture bank; {source.id} has none")
-    if args.renderer == prior.get("renderer"):
-        raise ValueError(f"{source.id} is already drawn by renderer {args.renderer}")
+    conditioning = dict(source.conditioning)
+    conditioning["texture_prior"] = {**prior, "renderer": args.renderer}
+    if args.no_feather_borders:
+        conditioning["feather_borders"] = False
+    if args.parent_margin:
+        conditioning["parent_margin"] = args.parent_margin
+    if args.parent_lock:
+        conditioning["parent_lock"] = args.parent_lock
+    if conditioning == source.conditioning:
+        raise ValueError(
+            f"{source.id} is already drawn by renderer {args.renderer} with these settings"
+        )
     with _derived_copy(source) as folder:
-        conditioning = dict(source.conditioning)
-        conditioning["texture_prior"] = {**prior, "renderer": args.renderer}
-        if args.no_feather_borders:
-            conditioning["feather_borders"] = False
-        if args.parent_margin:
-            conditioning["parent_margin"] = args.parent_margin
         (folder / "conditioning.json").write_text(json.dumps(conditioning, indent=2))
         training_data = {
             **source.manifest.get("training_data", {}),
@@ -364,5 +368,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="what fills a unit's parent canvas around its quadrant where no neighbour is "
         "known: the quadrant's edge (as before) or the parent's own pixels, carried on "
         "past its edge by the render (parent_margin in conditioning.json)",
+    )
+    redraw.add_argument(
+        "--parent-lock",
+        choices=("exact", "smooth"),  # model_store.conditioning.PARENT_LOCKS (torch-free here)
+        help="how a unit's low frequencies follow its parent: every 2x2 block mean "
+        "exactly, or only the low frequencies of the parent's difference from the unit's "
+        "render (parent_lock in conditioning.json)",
     )
     models_cmd.set_defaults(handler=models_command)

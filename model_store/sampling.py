@@ -25,6 +25,9 @@ class SamplingInputs:
     # from there, instead of starting from pure noise. None: start from noise.
     init_residual: torch.Tensor | None = None  # (B, 3, S, S), already residual-scaled
     strength: float = 1.0
+    # The exact lock (``match_parent``: every 2x2 block mean is the parent's pixel); False
+    # under the smooth lock, whose ``parent_half`` already holds what the unit keeps of it.
+    exact_lock: bool = True
 
 
 @torch.no_grad()
@@ -106,4 +109,6 @@ def _compose(
     # again afterwards, in pixel space).
     known = inputs.known.to(device)
     image = mask * known + (1 - mask) * image
+    if not inputs.exact_lock:
+        return image.clamp(-1, 1)
     return match_parent(image, parent_half, keep=mask, keep_values=known).clamp(-1, 1)

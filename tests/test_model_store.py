@@ -345,6 +345,22 @@ def test_redraw_registers_the_same_model_drawn_by_another_renderer(
     )
     assert generator.prior is not None
     assert generator.prior.plan_renderer(1).version == 3
+    assert generator.parent_lock == "exact"  # what a model says nothing about keeps
+
+    # The same renderer with another cascade setting is a new version too.
+    relock = [*base, "redraw", "tiny@0.0.4", "tiny@0.0.5", "--renderer", "3"]
+    assert main(relock) == 1  # nothing would change
+    assert main([*relock, "--parent-lock", "smooth"]) == 0
+    locked = ModelRegistry([models]).verify("tiny@0.0.5")
+    assert locked.conditioning == {**made.conditioning, "parent_lock": "smooth"}
+    generator = DiffusionGenerator(
+        load_model(ModelRegistry([models]), "tiny@0.0.5"), GeneratorOptions(steps=2)
+    )
+    assert generator.parent_lock == "smooth"
+    loaded = load_model(ModelRegistry([models]), "tiny@0.0.5")
+    loaded.conditioning = {**loaded.conditioning, "parent_lock": "tight"}
+    with pytest.raises(ValueError, match="parent_lock must be one of"):
+        DiffusionGenerator(loaded)
 
 
 def test_without_the_learned_step_the_network_is_never_called(tiny_model, tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ CASES = [
     ("carana-v6", 11),
     ("carana-v7", 11),
     ("carana-v8", 11),
+    ("carana-v9", 11),
 ]
 LEARNED_STEP = {"carana", "carana-v2"}  # their bytes depend on the CPU (module notes)
 BLOCK_PX = 16

@@ -151,6 +151,7 @@ def test_tilejson(stack: Stack) -> None:
         "carana-v6",
         "carana-v7",
         "carana-v8",
+        "carana-v9",
         "terra",
     }
 

@@ -3,6 +3,10 @@
 A model whose ``conditioning.json`` names a ``texture_prior`` starts each unit from the
 prior's detail band, rendered at the unit's position (SDEdit), instead of from pure noise,
 and at min_zoom takes the prior's render as the parent in place of the layout render.
+``parent_lock`` says how a unit's low frequencies are tied to the parent
+(``model_store.conditioning.PARENT_LOCKS``): every 2x2 block mean exactly (the default), or,
+for a unit drawn from a render, only the low frequencies of the parent's difference from
+that render ("smooth").
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from model_store.conditioning import degrade
+from model_store.conditioning import PARENT_LOCKS, degrade, smooth_parent
 from model_store.kinds.sr_residual import LoadedModel
 from model_store.sampling import SamplingInputs, sample
 from worker.synthesis.batching import fixed_slot_batches, use_deterministic_kernels
@@ -57,13 +61,23 @@ class DiffusionGenerator:
         # where they lie in the margin, not the quadrant's edge repeated (engine.py), so a
         # unit generated before its neighbour continues the parent across their border.
         self.parent_margin = str(conditioning.get("parent_margin", "edge"))
+        self.parent_lock = str(conditioning.get("parent_lock", "exact"))
+        if self.parent_lock not in PARENT_LOCKS:
+            raise ValueError(
+                f"{self.model_id}: parent_lock must be one of {PARENT_LOCKS}, "
+                f"got {self.parent_lock!r}"
+            )
+        self.parent_lock_sigma = float(conditioning.get("parent_lock_sigma", 2.0))
 
     def _uses_prior(self, request: UnitRequest) -> bool:
         return self.prior is not None and self.prior.applies_to(request.zoom)
 
-    def _prior_start(self, request: UnitRequest) -> tuple[np.ndarray, np.ndarray] | None:
-        """(parent, init residual) from the texture prior, or None where it does not apply
-        (no prior, or a zoom finer than the imagery it was measured on)."""
+    def _prior_start(
+        self, request: UnitRequest
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(the render's half as a parent, that half unrounded, init residual) from the
+        texture prior, or None where it does not apply (no prior, or a zoom finer than
+        the imagery it was measured on)."""
         if not self._uses_prior(request):
             return None
         assert self.prior is not None
@@ -81,7 +95,7 @@ class DiffusionGenerator:
         # The detail band: the render minus its own 2x-down-up (what a parent cannot hold).
         rendered = torch.from_numpy(render / 127.5 - 1.0).permute(2, 0, 1)[None].float()
         band = rendered - degrade(rendered)
-        return parent, (band[0] * self.residual_scale).numpy()
+        return parent, np.clip(half, 0, 255), (band[0] * self.residual_scale).numpy()
 
     def scale_for_zoom(self, zoom: int) -> float:
         level = min(max(self.finest_zoom - zoom, 0), self.levels - 1)
@@ -89,17 +103,14 @@ class DiffusionGenerator:
 
     def _inputs(self, requests: Sequence[UnitRequest]) -> SamplingInputs:
         starts = [self._prior_start(r) for r in requests]
-        parents = [
-            _parent_of(r, start[0] if start is not None else None)
-            for r, start in zip(requests, starts, strict=True)
-        ]
+        parents = [self._parent(r, start) for r, start in zip(requests, starts, strict=True)]
         init = None
         if all(start is not None for start in starts):
-            init = torch.stack([torch.from_numpy(start[1]) for start in starts if start])
+            init = torch.stack([torch.from_numpy(start[2]) for start in starts if start])
         elif any(start is not None for start in starts):
             raise ValueError("a batch mixes units with and without a texture-prior start")
         return SamplingInputs(
-            parent_half=torch.stack([to_tensor(p) for p in parents]),
+            parent_half=torch.stack(parents),
             known=torch.stack([to_tensor(r.known) for r in requests]),
             mask=torch.stack(
                 [torch.from_numpy(r.known_mask[None].astype(np.float32)) for r in requests]
@@ -109,7 +120,26 @@ class DiffusionGenerator:
             seeds=[r.seed for r in requests],
             init_residual=init,
             strength=self.prior.strength if self.prior is not None else 1.0,
+            # The smooth lock needs a render to follow; without one the unit is matched.
+            exact_lock=self.parent_lock == "exact" or init is None,
         )
+
+    def _parent(
+        self, request: UnitRequest, start: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    ) -> torch.Tensor:
+        """The parent canvas a unit is sampled from, as a tensor; under the smooth lock,
+        what the unit keeps of it (``smooth_parent``)."""
+        parent = to_tensor(_parent_of(request, start[0] if start is not None else None))
+        if self.parent_lock == "exact" or start is None or request.parent_is_layout:
+            return parent
+        size = parent.shape[-1]
+        real = torch.ones((1, 1, size, size))
+        if request.parent_source is not None:
+            # A pixel is real where it holds its own value, not one repeated from the edge.
+            own = np.arange(size * size).reshape(size, size)
+            real[0, 0] = torch.from_numpy(request.parent_source == own)
+        render_half = to_tensor(start[1])[None]
+        return smooth_parent(parent[None], render_half, real, self.parent_lock_sigma)[0]
 
     def generate(self, requests: Sequence[UnitRequest]) -> list[np.ndarray]:
         # One sampler call per canvas size and start (prior or not), in fixed-slot batches.
