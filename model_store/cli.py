@@ -210,7 +210,12 @@ def _redraw(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
         conditioning["parent_margin"] = args.parent_margin
     if args.parent_lock:
         conditioning["parent_lock"] = args.parent_lock
-    if conditioning == source.conditioning:
+    # Settings a model leaves out have their defaults: naming a default changes nothing.
+    defaults = {"parent_margin": "edge", "parent_lock": "exact"}
+    effective = {**defaults, **conditioning}
+    if effective["parent_lock"] == "smooth" and effective["parent_margin"] != "parent":
+        raise ValueError("--parent-lock smooth needs --parent-margin parent (parent_source)")
+    if effective == {**defaults, **source.conditioning}:
         raise ValueError(
             f"{source.id} is already drawn by renderer {args.renderer} with these settings"
         )

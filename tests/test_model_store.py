@@ -350,17 +350,30 @@ def test_redraw_registers_the_same_model_drawn_by_another_renderer(
     # The same renderer with another cascade setting is a new version too.
     relock = [*base, "redraw", "tiny@0.0.4", "tiny@0.0.5", "--renderer", "3"]
     assert main(relock) == 1  # nothing would change
-    assert main([*relock, "--parent-lock", "smooth"]) == 0
+    assert main([*relock, "--parent-lock", "exact"]) == 1  # the default: nothing either
+    assert main([*relock, "--parent-lock", "smooth"]) == 1  # reads the parent margin's source
+    assert not (models / "tiny" / "0.0.5").exists()
+    assert main([*relock, "--parent-lock", "smooth", "--parent-margin", "parent"]) == 0
     locked = ModelRegistry([models]).verify("tiny@0.0.5")
-    assert locked.conditioning == {**made.conditioning, "parent_lock": "smooth"}
+    assert locked.conditioning == {
+        **made.conditioning,
+        "parent_lock": "smooth",
+        "parent_margin": "parent",
+    }
     generator = DiffusionGenerator(
         load_model(ModelRegistry([models]), "tiny@0.0.5"), GeneratorOptions(steps=2)
     )
     assert generator.parent_lock == "smooth"
     loaded = load_model(ModelRegistry([models]), "tiny@0.0.5")
-    loaded.conditioning = {**loaded.conditioning, "parent_lock": "tight"}
-    with pytest.raises(ValueError, match="parent_lock must be one of"):
-        DiffusionGenerator(loaded)
+    settings = loaded.conditioning
+    for wrong, message in (
+        ({"parent_lock": "tight"}, "parent_lock must be one of"),
+        ({"parent_margin": "edge"}, 'needs parent_margin "parent"'),
+        ({"parent_lock_sigma": 0.0}, "parent_lock_sigma must be > 0"),
+    ):
+        loaded.conditioning = {**settings, **wrong}
+        with pytest.raises(ValueError, match=message):
+            DiffusionGenerator(loaded)
 
 
 def test_without_the_learned_step_the_network_is_never_called(tiny_model, tmp_path: Path) -> None:

@@ -139,3 +139,35 @@ def test_the_exact_lock_copies_the_parents_pixels_and_the_smooth_lock_its_tone()
     # ... and the unit is its own render's detail, not the parent's pixels.
     unit_render = render[m:-m, m:-m]
     assert np.abs(smooth - unit_render).mean() < np.abs(exact - unit_render).mean()
+
+
+def test_the_generator_reads_real_parent_pixels_from_parent_source() -> None:
+    """carana-sr@0.10.0 weighs only the parent pixels ``parent_source`` says hold their own
+    value: what the engine repeated into the margin (here: 10 columns) changes nothing."""
+    from core.settings import WorkerSettings
+    from core.world import DEFAULT_WORLD
+    from worker.synthesis.generators import load_generator
+
+    generator = load_generator(DEFAULT_WORLD.model, WorkerSettings())
+    assert generator.parent_lock == "smooth"
+    rng = np.random.default_rng(3)
+    size = 40
+    render_half = rng.uniform(60, 190, (size, size, 3))
+    source = np.arange(size * size).reshape(size, size)
+    source[:, :10] = source[:, 10:11]  # the first 10 columns repeat column 10
+
+    class Request:
+        parent_is_layout = False
+        parent_source = source
+
+    made = []
+    for repeated in (0, 255):
+        parent = np.clip(render_half + 20.0, 0, 255).round().astype(np.uint8)
+        parent[:, :10] = repeated
+        Request.parent = parent
+        start = (np.zeros((size, size, 3), np.uint8), render_half, np.zeros(0))
+        made.append(generator._parent(Request, start).numpy())  # type: ignore[arg-type]
+    assert np.allclose(made[0][:, :, 10:], made[1][:, :, 10:], atol=1e-6)
+    # ... and follows the real pixels' +20 tone right up to the repeated ones.
+    tone = (made[0][:, :, 10:] + 1.0) * 127.5 - render_half.transpose(2, 0, 1)[:, :, 10:]
+    assert np.abs(tone - 20.0).max() < 1.0

@@ -68,6 +68,11 @@ class DiffusionGenerator:
                 f"got {self.parent_lock!r}"
             )
         self.parent_lock_sigma = float(conditioning.get("parent_lock_sigma", 2.0))
+        if self.parent_lock == "smooth" and self.parent_margin != "parent":
+            # It reads which parent pixels are real from the engine's parent_source.
+            raise ValueError(f'{self.model_id}: parent_lock "smooth" needs parent_margin "parent"')
+        if not self.parent_lock_sigma > 0:
+            raise ValueError(f"{self.model_id}: parent_lock_sigma must be > 0")
 
     def _uses_prior(self, request: UnitRequest) -> bool:
         return self.prior is not None and self.prior.applies_to(request.zoom)
@@ -133,11 +138,10 @@ class DiffusionGenerator:
         if self.parent_lock == "exact" or start is None or request.parent_is_layout:
             return parent
         size = parent.shape[-1]
-        real = torch.ones((1, 1, size, size))
-        if request.parent_source is not None:
-            # A pixel is real where it holds its own value, not one repeated from the edge.
-            own = np.arange(size * size).reshape(size, size)
-            real[0, 0] = torch.from_numpy(request.parent_source == own)
+        assert request.parent_source is not None  # parent_margin "parent" (checked at load)
+        # A pixel is real where it holds its own value, not one repeated from the edge.
+        own = np.arange(size * size).reshape(size, size)
+        real = torch.from_numpy(request.parent_source == own).float()[None, None]
         render_half = to_tensor(start[1])[None]
         return smooth_parent(parent[None], render_half, real, self.parent_lock_sigma)[0]
 
