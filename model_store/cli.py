@@ -214,7 +214,10 @@ def _redraw(registry: ModelRegistry, args: argparse.Namespace) -> ModelEntry:
     defaults = {"parent_margin": "edge", "parent_lock": "exact"}
     effective = {**defaults, **conditioning}
     if effective["parent_lock"] == "smooth" and effective["parent_margin"] != "parent":
-        raise ValueError("--parent-lock smooth needs --parent-margin parent (parent_source)")
+        raise ValueError(
+            "--parent-lock smooth needs --parent-margin parent: the lock tells the parent's "
+            "real pixels from those the margin repeats by the margin's sources"
+        )
     if effective == {**defaults, **source.conditioning}:
         raise ValueError(
             f"{source.id} is already drawn by renderer {args.renderer} with these settings"
