@@ -194,9 +194,14 @@ CARANA_V7 = _carana_island("carana-v7", "Carana (synthetic, seventh version)", "
 # their own tone). Kept servable by id; no longer the default.
 CARANA_V8 = _carana_island("carana-v8", "Carana (synthetic, eighth version)", "carana-sr@0.9.0")
 
-# The default world: drawn by carana-sr@0.10.0 (renderer 8, each zoom tied to the zoom
-# above by the low frequencies only: parent_lock "smooth", no blocky drift at tile borders).
-DEFAULT_WORLD = _carana_island("carana-v9", "Carana (synthetic)", "carana-sr@0.10.0")
+# Drawn by carana-sr@0.10.0 (renderer 8, each zoom tied to the zoom above by the low
+# frequencies only: parent_lock "smooth", no blocky drift at tile borders). Kept servable
+# by id; no longer the default.
+CARANA_V9 = _carana_island("carana-v9", "Carana (synthetic, ninth version)", "carana-sr@0.10.0")
+
+# The default world: drawn by carana-sr@0.11.0 (renderer 9: carana-v9 with rivers drawn as
+# beds of sand and a low-water thread winding through them, not tubes of one width).
+DEFAULT_WORLD = _carana_island("carana-v10", "Carana (synthetic)", "carana-sr@0.11.0")
 
 # An open world over the whole Web-Mercator plane (plan version 2: continents planned
 # coarse to fine, rivers and roads continuous across chunk borders), drawn like Carana.
@@ -214,6 +219,7 @@ TERRA = World(
 
 BUILTIN_WORLDS = (
     DEFAULT_WORLD,
+    CARANA_V9,
     CARANA_V8,
     CARANA_V7,
     CARANA_V6,

@@ -46,6 +46,7 @@ CASES = [
     ("carana-v7", 11),
     ("carana-v8", 11),
     ("carana-v9", 11),
+    ("carana-v10", 11),
 ]
 LEARNED_STEP = {"carana", "carana-v2"}  # their bytes depend on the CPU (module notes)
 BLOCK_PX = 16

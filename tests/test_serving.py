@@ -152,6 +152,7 @@ def test_tilejson(stack: Stack) -> None:
         "carana-v7",
         "carana-v8",
         "carana-v9",
+        "carana-v10",
         "terra",
     }
 

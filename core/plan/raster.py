@@ -52,6 +52,10 @@ class PlanRaster:
     # float32 how far inside the cropland rule's farming threshold (< 0: short of it), in
     # farm units; +-1 where a scenario polygon decided the land cover
     crop_margin: np.ndarray
+    # float32 across a river's or stream's channel (0 elsewhere): metres from the nearest
+    # centre line (signed: + to the left of the line's direction) and that line's half width
+    channel_offset: np.ndarray | None = None
+    channel_half: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -77,6 +81,9 @@ class PlanRaster:
                 "slope", "forest_margin", "crop_margin",
             )
         }  # fmt: skip
+        for name in ("channel_offset", "channel_half"):
+            value = getattr(self, name)
+            fields[name] = None if value is None else twice(value)
         return PlanRaster(
             zoom=self.zoom + 1,
             left=2 * self.left,
@@ -173,6 +180,69 @@ def draw_lines(
             edge = distance[r0:r1, c0:c1]
             np.minimum(edge, np.maximum(d - hw, 0).astype(np.float32), out=edge)
     return coverage, distance
+
+
+CHANNEL_REACH = 2.0  # how far from a centre line draw_channels says where a pixel lies
+
+
+def draw_channels(
+    lines: Polylines,
+    kinds: tuple[str, ...],
+    x0: float,
+    y0: float,
+    pixel: float,
+    offset: np.ndarray,
+    half: np.ndarray,
+    nearest: np.ndarray,
+) -> None:
+    """Where a pixel lies across the channels of ``kinds`` (the grid of ``draw_lines``):
+    into ``offset`` its signed distance in metres from the nearest centre line (+ to the
+    left of the line's direction), into ``half`` that line's half width, for pixels within
+    CHANNEL_REACH half widths plus a pixel of a centre line nearer than ``nearest`` says
+    (metres, updated: one array across calls); others are left as they are. A renderer
+    lays a river's bed and low-water thread across it: the plan draws the channel as a
+    band of one width, and a river's bed of sand is often wider than its water."""
+    rows, cols = offset.shape
+    footprint_m = pixel * M_PER_CELL
+    best = nearest
+    # Lines reach into the canvas by at most CHANNEL_REACH half widths: a few hundred
+    # metres, under the one cell of margin here.
+    box = lines.in_box(x0 - pixel - 1, y0 - pixel - 1, x0 + cols * pixel + 1, y0 + rows * pixel + 1)
+    for index in np.flatnonzero(box):
+        if lines.kinds[index] not in kinds:
+            continue
+        points, widths = lines.line(index)
+        spacing = float(np.hypot(*(points[1] - points[0]))) if len(points) > 1 else 1.0
+        points, widths = _lod(points, widths, spacing, 1.5 * pixel)
+        half_w = widths.astype(np.float64) / 2.0
+        px = (points[:, 0] - x0) / pixel
+        py = (points[:, 1] - y0) / pixel
+        pad = CHANNEL_REACH * half_w.max() / footprint_m + 1.5
+        for s in range(len(points) - 1):
+            ax, ay, bx, by = px[s], py[s], px[s + 1], py[s + 1]
+            c0 = max(int(np.floor(min(ax, bx) - pad)), 0)
+            c1 = min(int(np.ceil(max(ax, bx) + pad)) + 1, cols)
+            r0 = max(int(np.floor(min(ay, by) - pad)), 0)
+            r1 = min(int(np.ceil(max(ay, by) + pad)) + 1, rows)
+            if c0 >= c1 or r0 >= r1:
+                continue
+            gx = np.arange(c0, c1)[None, :] - ax
+            gy = np.arange(r0, r1)[:, None] - ay
+            dx, dy = bx - ax, by - ay
+            length2 = dx * dx + dy * dy
+            if length2 <= 0:
+                continue
+            t = np.clip((gx * dx + gy * dy) / length2, 0.0, 1.0)
+            d = np.hypot(gx - t * dx, gy - t * dy) * footprint_m
+            hw = half_w[s] + (half_w[s + 1] - half_w[s]) * t
+            # Which side: the cross product's sign (y grows south, so + is the left bank).
+            side = np.where(dx * gy - dy * gx < 0, 1.0, -1.0)
+            nearer = (d < best[r0:r1, c0:c1]) & (d < CHANNEL_REACH * hw + footprint_m)
+            best[r0:r1, c0:c1] = np.where(nearer, d, best[r0:r1, c0:c1])
+            region = offset[r0:r1, c0:c1]
+            region[nearer] = (side * d)[nearer]
+            region = half[r0:r1, c0:c1]
+            region[nearer] = np.broadcast_to(hw, d.shape)[nearer]
 
 
 def _hillshade(elev: np.ndarray, footprint_m: float, exaggeration: float) -> np.ndarray:
@@ -276,6 +346,20 @@ def rasterize(
         cov, near = draw_lines(lines, ("stream",), x0, y0, pixel, shape, 400.0)
         river = np.maximum(river, cov)
         river_near = np.minimum(river_near, np.minimum(near * 3.0, 400.0))
+    channel_offset = np.zeros(shape, np.float32)
+    channel_half = np.zeros(shape, np.float32)
+    nearest_centre = np.full(shape, np.inf)
+    for lines in rivers:
+        draw_channels(
+            lines,
+            ("river", "stream"),
+            x0,
+            y0,
+            pixel,
+            channel_offset,
+            channel_half,
+            nearest_centre,
+        )
     for lines in roads:
         for kind in road_cov:
             cov, near = draw_lines(lines, (kind,), x0, y0, pixel, shape, ROAD_NEAR_CAP_M)
@@ -331,6 +415,8 @@ def rasterize(
         slope=(slope_px / footprint_m).astype(np.float32),
         forest_margin=forest_margin(farm, moisture, river_near, patch),
         crop_margin=crop_margin,
+        channel_offset=channel_offset,
+        channel_half=channel_half,
     )
 
 

@@ -31,6 +31,7 @@ from worker.synthesis.field_render import FieldBoundaryRenderer, FieldSystemRend
 from worker.synthesis.parkland_render import ParklandRenderer
 from worker.synthesis.plan_render import PlanRenderer
 from worker.synthesis.region_render import OrganicRegionRenderer
+from worker.synthesis.river_render import RiverBedRenderer
 from worker.synthesis.texture_render import TextureRenderer
 
 # The renderers that draw the plan from a texture bank, by version (BANK_RENDERER_VERSIONS).
@@ -43,6 +44,7 @@ BANK_RENDERERS: dict[int, type[BankRenderer]] = {
         OrganicRegionRenderer,
         FieldSystemRenderer,
         FieldBoundaryRenderer,
+        RiverBedRenderer,
     )
 }
 
