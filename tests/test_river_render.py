@@ -10,7 +10,7 @@ from core.layout import layout_of
 from core.plan.grid import CELLS
 from core.plan.lines import Polylines
 from core.plan.raster import CHANNEL_REACH, M_PER_CELL, draw_channels
-from core.world import DEFAULT_WORLD, CARANA_V9
+from core.world import CARANA_V9, DEFAULT_WORLD
 from model_store.registry import ModelRegistry
 from worker.evaluation.mosaics import random_places, region_at
 from worker.synthesis.prior_drawing import PriorDrawing
