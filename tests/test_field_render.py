@@ -16,7 +16,7 @@ from core.plan.grid import CELLS
 from core.plan.raster import CROPLAND_SLOPE, M_PER_CELL, rasterize
 from core.plans import world_plan
 from core.settings import WorkerSettings
-from core.world import CARANA_V6, CARANA_V7, DEFAULT_WORLD, WorldCatalog
+from core.world import CARANA_V6, CARANA_V7, CARANA_V9, DEFAULT_WORLD, WorldCatalog
 from tests.renderers import bank_renderer
 from worker.evaluation.mosaics import random_places
 from worker.synthesis import field_render
@@ -182,7 +182,7 @@ def test_the_render_carries_the_parent_past_its_edge() -> None:
 
 @pytest.fixture(scope="module")
 def renderer_8() -> BankRenderer:
-    made = bank_renderer(DEFAULT_WORLD.model, DEFAULT_WORLD.seed)
+    made = bank_renderer(CARANA_V9.model, CARANA_V9.seed)  # the last world drawn by it
     assert isinstance(made, FieldBoundaryRenderer) and made.version == 8
     return made
 
