@@ -3,8 +3,7 @@
 redis-py's asyncio pool sends one command per connection at a time; under load each cached
 tile then waits for a free connection and pays a full round trip. Here every request's
 HMGET is written at once on one connection per process and the replies, which Redis sends
-in order, are matched to their requests (hiredis parses them). The commands of one event
-loop turn go out in one write: a system call per turn, not per request. Only reads go this way;
+in order, are matched to their requests (hiredis parses them). Only reads go this way;
 anything that fails here falls back to the normal path.
 """
 
@@ -41,7 +40,6 @@ class _ReplyProtocol(asyncio.Protocol):
         self.pending: deque[asyncio.Future] = deque()
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self._outgoing: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -69,15 +67,9 @@ class _ReplyProtocol(asyncio.Protocol):
     def request(self, command: bytes) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         self.pending.append(future)
-        if not self._outgoing:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._outgoing.append(command)
+        assert self.transport is not None
+        self.transport.write(command)
         return future
-
-    def _flush(self) -> None:
-        data, self._outgoing = b"".join(self._outgoing), []
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
 
 
 class PipelinedRedis:

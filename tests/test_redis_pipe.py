@@ -66,32 +66,3 @@ async def test_database_selection_and_tls_refusal() -> None:
         await client.aclose()
     with pytest.raises(ValueError, match="not TLS"):
         PipelinedRedis("rediss://example.org:6380/0")
-
-
-async def test_one_write_per_loop_turn() -> None:
-    """The reads started in one event-loop turn reach Redis in a single write."""
-
-    client = aioredis.from_url(redis_url())
-    pipe = PipelinedRedis(redis_url())
-    key = f"synthtiles-test-pipe-batch-{uuid.uuid4().hex[:8]}"
-    try:
-        await client.hset(key, mapping={"etag": "e"})
-        await pipe.hmget(key, "etag")  # connected
-        protocol = pipe._protocol
-        assert protocol is not None and protocol.transport is not None
-        writes: list[int] = []
-        real_write = protocol.transport.write
-
-        def counting_write(data: bytes) -> None:
-            writes.append(len(data))
-            real_write(data)
-
-        protocol.transport.write = counting_write  # type: ignore[method-assign]
-        replies = await asyncio.gather(*(pipe.hmget(key, "etag") for _ in range(100)))
-        assert replies == [[b"e"]] * 100
-        one = len(b"*3\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n$4\r\netag\r\n" % (len(key), key.encode()))
-        assert writes == [100 * one]
-    finally:
-        await pipe.aclose()
-        await client.delete(key)
-        await client.aclose()
