@@ -55,7 +55,8 @@ def plan_spec(world: World) -> PlanSpec | None:
         (x0, y0, x1, y1),
         island=world.layout == "plan-island",
         scenario=scenario,
-        version=OPEN_PLAN_VERSION if world.layout == "plan-open" else PLAN_VERSION,
+        version=world.plan_version
+        or (OPEN_PLAN_VERSION if world.layout == "plan-open" else PLAN_VERSION),
     )
 
 

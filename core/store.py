@@ -114,6 +114,10 @@ RECORD_FIELDS = (
 def world_record(world) -> dict:
     record = {name: getattr(world, name) for name in RECORD_FIELDS}
     record["extent"] = list(record["extent"])
+    # Recorded only when a world names it, so the records of worlds stored before it
+    # existed (all on their layout's first planning) still match.
+    if getattr(world, "plan_version", None) is not None:
+        record["plan_version"] = world.plan_version
     return record
 
 
@@ -129,7 +133,7 @@ def check_world_records(store: TileStore, worlds) -> None:
         if stored is None:
             store.write_record(world.id, record)  # tiles from before records existed
         elif stored != record:
-            changed = sorted(k for k in RECORD_FIELDS if stored.get(k) != record.get(k))
+            changed = sorted(k for k in {*stored, *record} if stored.get(k) != record.get(k))
             what = (
                 "its scenario file changed"
                 if changed == ["scenario_sha256"]

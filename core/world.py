@@ -53,6 +53,9 @@ class World(BaseModel):
     # "plan-open": an open world over the whole plane, planned coarse to fine (plan
     # version 2, core/plan/open.py): rivers and roads run on across chunk borders.
     layout: Literal["procedural", "plan", "plan-island", "plan-open"] = "procedural"
+    # Which planning draws a plan world (core.plan.plan): 1 (bounded, the first), 3 (as 1,
+    # rivers winding in loops); "plan-open" takes 2. None: the layout's first (1 or 2).
+    plan_version: Literal[1, 2, 3] | None = None
     # A GeoJSON scenario overriding the plan where its features are (plan worlds only).
     # In a worlds file the path is relative to that file; the catalog resolves it and
     # records the file's sha256, which is part of the world.
@@ -94,6 +97,14 @@ class World(BaseModel):
             raise ValueError('a scenario needs layout = "plan" or "plan-island"')
         if self.scenario is not None and self.layout == "plan-open":
             raise ValueError('a scenario needs layout = "plan" or "plan-island", not "plan-open"')
+        if self.plan_version is not None:
+            if self.layout == "procedural":
+                raise ValueError('plan_version needs layout = "plan", "plan-island" or "plan-open"')
+            if (self.plan_version == 2) != (self.layout == "plan-open"):
+                raise ValueError(
+                    'plan_version 2 is the open planning: it goes with layout = "plan-open" '
+                    "and only with it (bounded plans take 1 or 3)"
+                )
         west, south, east, north = self.extent
         if not (-180 <= west < east <= 180):
             raise ValueError("extent must satisfy -180 <= west < east <= 180")
@@ -145,9 +156,10 @@ CARANA_V1 = World(
 )
 
 
-def _carana_island(world_id: str, name: str, model: str) -> World:
-    """Carana from its world plan: every version after the first draws the same plan
-    (seed, extent, layout), so the same country; only the model that draws it differs."""
+def _carana_island(world_id: str, name: str, model: str, plan_version: int | None = None) -> World:
+    """Carana from its world plan: every version after the first draws the same country
+    (seed, extent, layout); what differs is the model that draws it and, from carana-v11,
+    the planning's version (how its rivers wind)."""
     return World(
         id=world_id,
         name=name,
@@ -158,6 +170,7 @@ def _carana_island(world_id: str, name: str, model: str) -> World:
         max_zoom=16,
         extent=(-30.0, -10.0, -24.0, -4.0),
         layout="plan-island",
+        plan_version=plan_version,
     )
 
 
@@ -199,9 +212,16 @@ CARANA_V8 = _carana_island("carana-v8", "Carana (synthetic, eighth version)", "c
 # by id; no longer the default.
 CARANA_V9 = _carana_island("carana-v9", "Carana (synthetic, ninth version)", "carana-sr@0.10.0")
 
-# The default world: drawn by carana-sr@0.11.0 (renderer 9: carana-v9 with rivers drawn as
-# beds of sand and a low-water thread winding through them, not tubes of one width).
-DEFAULT_WORLD = _carana_island("carana-v10", "Carana (synthetic)", "carana-sr@0.11.0")
+# Drawn by carana-sr@0.11.0 (renderer 9: carana-v9 with rivers drawn as beds of sand and a
+# low-water thread winding through them, not tubes of one width). Kept servable by id; no
+# longer the default.
+CARANA_V10 = _carana_island("carana-v10", "Carana (synthetic, tenth version)", "carana-sr@0.11.0")
+
+# The default world: drawn by carana-sr@0.12.0 (renderer 10: the fields of a landscape
+# from photographs of its season, not a quilt of every crop) on plan version 3, whose
+# rivers wind in loops of varying size (sine-generated curves), not in sideways sines of
+# one wavelength.
+DEFAULT_WORLD = _carana_island("carana-v11", "Carana (synthetic)", "carana-sr@0.12.0", 3)
 
 # An open world over the whole Web-Mercator plane (plan version 2: continents planned
 # coarse to fine, rivers and roads continuous across chunk borders), drawn like Carana.
@@ -219,6 +239,7 @@ TERRA = World(
 
 BUILTIN_WORLDS = (
     DEFAULT_WORLD,
+    CARANA_V10,
     CARANA_V9,
     CARANA_V8,
     CARANA_V7,

@@ -48,9 +48,12 @@ PRIOR_FILE = "texture_prior.safetensors"
 #      texture, each field's own width (field_render.py)
 #   9: as 8, rivers as sandy beds with a low-water thread winding through them, from the
 #      plan raster's position across the channel (river_render.py)
+#  10: as 9, the fields of a landscape drawn from photographs of its season: what a field
+#      is and which photograph follow the regional season, not each field's hash alone
+#      (season_render.py)
 RENDERER_VERSION = 1
 PLAN_RENDERER_VERSION = 2
-BANK_RENDERER_VERSIONS = (3, 4, 5, 6, 7, 8, 9)
+BANK_RENDERER_VERSIONS = (3, 4, 5, 6, 7, 8, 9, 10)
 BANK_RENDERER_VERSION = BANK_RENDERER_VERSIONS[-1]  # what `models add-bank` writes
 RENDERERS = (RENDERER_VERSION, PLAN_RENDERER_VERSION, *BANK_RENDERER_VERSIONS)
 PLAN_RENDERERS = (PLAN_RENDERER_VERSION, *BANK_RENDERER_VERSIONS)

@@ -47,6 +47,7 @@ CASES = [
     ("carana-v8", 11),
     ("carana-v9", 11),
     ("carana-v10", 11),
+    ("carana-v11", 11),
 ]
 LEARNED_STEP = {"carana", "carana-v2"}  # their bytes depend on the CPU (module notes)
 BLOCK_PX = 16

@@ -6,14 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.layout import layout_of
 from core.plan.grid import CELLS
 from core.plan.lines import Polylines
 from core.plan.raster import CHANNEL_REACH, M_PER_CELL, draw_channels
-from core.world import CARANA_V9, DEFAULT_WORLD
-from model_store.registry import ModelRegistry
+from core.world import CARANA_V9, CARANA_V10
+from tests.renderers import draw_with_renderer
 from worker.evaluation.mosaics import random_places, region_at
-from worker.synthesis.prior_drawing import PriorDrawing
 from worker.synthesis.river_render import BED_WIDENS, STREAM_HALF_M, river_bed
 
 SEED = 11
@@ -109,26 +107,16 @@ def test_the_bed_is_a_pure_function_of_position() -> None:
         assert np.array_equal(a[1000:3000], b)
 
 
-def _draw(world, version: int, zoom: int, left: int, top: int, size: int):
-    entry = ModelRegistry().verify(world.model)
-    conditioning = dict(entry.conditioning)
-    conditioning["texture_prior"] = {**conditioning["texture_prior"], "renderer": version}
-    prior = PriorDrawing.from_conditioning(entry.path, entry.id, conditioning)
-    assert prior is not None
-    here = layout_of(world).region(zoom, left, top, size, size)
-    return prior.draw(world.seed, zoom, left, top, here.classes, here.raster), here.raster
-
-
 def test_renderer_9_changes_rivers_only() -> None:
-    """A z14 stretch of a river in the default world, drawn by renderers 8 and 9: every
-    pixel away from a channel is the same; in the river the bed shows pale sand beside
+    """A z14 stretch of a river in carana-v10 (renderer 9's world), drawn by renderers 8
+    and 9: every pixel away from a channel is the same; in the river the bed shows pale sand beside
     darker water, where renderer 8 had one tone from bank to bank."""
-    assert DEFAULT_WORLD.model == "carana-sr@0.11.0" and CARANA_V9.model == "carana-sr@0.10.0"
-    lon, lat = random_places(DEFAULT_WORLD, 1, 0)[0]
-    region = region_at(DEFAULT_WORLD, lon, lat, 14, 8)
+    assert CARANA_V10.model == "carana-sr@0.11.0" and CARANA_V9.model == "carana-sr@0.10.0"
+    lon, lat = random_places(CARANA_V10, 1, 0)[0]
+    region = region_at(CARANA_V10, lon, lat, 14, 8)
     left, top = region.x0 * 256 + 560, region.y0 * 256 + 480
-    old, raster = _draw(DEFAULT_WORLD, 8, 14, left, top, 256)
-    new, _ = _draw(DEFAULT_WORLD, 9, 14, left, top, 256)
+    old, raster = draw_with_renderer(CARANA_V10, 8, 14, left, top, 256)
+    new, _ = draw_with_renderer(CARANA_V10, 9, 14, left, top, 256)
     # A coarse pixel is the mean of four sub-pixels, each with its own channel position:
     # a pixel a channel's reach does not touch is one whose neighbours it does not either.
     near = raster.channel_half > 0

@@ -356,6 +356,23 @@ def test_a_changed_scenario_is_refused_once_the_world_has_tiles(tmp_path: Path) 
         check_world_records(store, [changed])
 
 
+def test_a_changed_plan_version_is_refused_and_older_records_still_match(tmp_path: Path) -> None:
+    """A world's planning fixes its pixels: moving a world that has tiles to another plan
+    version is refused. Records written before worlds had a plan version hold none, and
+    a world that names none still matches them."""
+    store = FileTileStore(tmp_path)
+    world = WorldCatalog.load(WORLDS_FILE).get("planland")
+    assert world is not None and world.plan_version is None
+    record = world_record(world)
+    assert "plan_version" not in record
+    store.write_record(world.id, record)
+    store.put_if_absent(world.id, 11, 1, 1, b"png")
+    check_world_records(store, [world])
+    with pytest.raises(WorldChanged, match=r"plan_version changed.*new id"):
+        check_world_records(store, [world.model_copy(update={"plan_version": 3})])
+    assert world_record(world.model_copy(update={"plan_version": 3}))["plan_version"] == 3
+
+
 def test_serve_names_the_world_and_file_of_an_invalid_world(tmp_path: Path) -> None:
     # A scenario (a good one, whatever its file name) on a world without a plan layout:
     # one clear line, no traceback.

@@ -153,6 +153,7 @@ def test_tilejson(stack: Stack) -> None:
         "carana-v8",
         "carana-v9",
         "carana-v10",
+        "carana-v11",
         "terra",
     }
 

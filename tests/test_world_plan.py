@@ -16,6 +16,7 @@ from scipy import ndimage
 from core.classes import CLASS_INDEX
 from core.plan import hydrology
 from core.plan.grid import CELLS
+from core.plan.lines import meander_bends
 from core.plan.plan import PlanChunk, WorldPlan, build_chunk
 from core.plan.raster import M_PER_CELL, rasterize
 from core.plans import plan_spec
@@ -44,6 +45,22 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> WorldPlan:
 @pytest.fixture(scope="module")
 def chunk(plan: WorldPlan) -> PlanChunk:
     return plan.build_all()[0]
+
+
+@pytest.fixture(scope="module")
+def bends_chunk(tmp_path_factory: pytest.TempPathFactory) -> PlanChunk:
+    """The same island on plan version 3 (rivers wound as sine-generated curves)."""
+    spec = plan_spec(WORLD.model_copy(update={"plan_version": 3}))
+    assert spec is not None and spec.version == 3
+    return WorldPlan(spec, tmp_path_factory.mktemp("plans-v3")).build_all()[0]
+
+
+@pytest.fixture(scope="module", params=[1, 3])
+def any_chunk(
+    request: pytest.FixtureRequest, chunk: PlanChunk, bends_chunk: PlanChunk
+) -> PlanChunk:
+    """What holds of every plan version's rivers is tested on each."""
+    return chunk if request.param == 1 else bends_chunk
 
 
 def _centre_pixel(zoom: int) -> tuple[int, int]:
@@ -110,7 +127,8 @@ def test_a_changed_world_gets_another_plan() -> None:
     assert spec is not None and other is not None and spec.key != other.key
 
 
-def test_rivers_flow_downhill_and_end_in_the_sea_or_a_lake(chunk: PlanChunk) -> None:
+def test_rivers_flow_downhill_and_end_in_the_sea_or_a_lake(any_chunk: PlanChunk) -> None:
+    chunk = any_chunk
     spec = plan_spec(WORLD)
     assert spec is not None
     height = spec.terrain().coarse(*chunk.window.centres())
@@ -142,7 +160,8 @@ def test_rivers_flow_downhill_and_end_in_the_sea_or_a_lake(chunk: PlanChunk) -> 
         assert near_water or on_course, f"river {index} ends in the open"
 
 
-def test_rivers_widen_downstream(chunk: PlanChunk) -> None:
+def test_rivers_widen_downstream(any_chunk: PlanChunk) -> None:
+    chunk = any_chunk
     kinds = set(chunk.rivers.kinds)
     assert kinds == {"river", "stream"}
     for index in range(len(chunk.rivers)):
@@ -155,6 +174,57 @@ def test_rivers_widen_downstream(chunk: PlanChunk) -> None:
         chunk.rivers.line(i)[1][-1] for i, k in enumerate(chunk.rivers.kinds) if k == "river"
     ]
     assert max(stream_sources) < min(river_mouths)
+
+
+def _direction_swing(points: np.ndarray, window_cells: float) -> np.ndarray:
+    """Degrees between each stretch's direction and the course's direction over
+    ``window_cells`` around it (the chord of a window of that length)."""
+    steps = np.diff(points, axis=0)
+    arc = np.concatenate([[0.0], np.cumsum(np.hypot(*steps.T))])
+    mid = (arc[:-1] + arc[1:]) / 2
+    lo = np.searchsorted(arc, mid - window_cells / 2)
+    hi = np.clip(np.searchsorted(arc, mid + window_cells / 2), 0, len(points) - 1)
+    chord = points[hi] - points[lo]
+    cos = (steps * chord).sum(1) / np.maximum(np.hypot(*steps.T) * np.hypot(*chord.T), 1e-12)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def _sinuosity(points: np.ndarray) -> float:
+    return float(np.hypot(*np.diff(points, axis=0).T).sum() / np.hypot(*(points[-1] - points[0])))
+
+
+def test_plan_version_3_rivers_wind_in_loops_and_keep_their_ends(
+    chunk: PlanChunk, bends_chunk: PlanChunk
+) -> None:
+    """Version 1 bends a river sideways by a fraction of a cell, so its channel never
+    points far from its course; version 3's channel swings up to goosenecks (stretches
+    running across or against the course), and how much varies along the river. Both
+    start where the drainage grid says (the same sources)."""
+    rivers = [i for i, kind in enumerate(chunk.rivers.kinds) if kind == "river"]
+    bends = [i for i, kind in enumerate(bends_chunk.rivers.kinds) if kind == "river"]
+    starts = {tuple(np.round(chunk.rivers.line(i)[0][0], 6)) for i in rivers}
+    assert {tuple(np.round(bends_chunk.rivers.line(i)[0][0], 6)) for i in bends} == starts
+    long_ones = [i for i in bends if len(bends_chunk.rivers.line(i)[0]) > 200]
+    assert long_ones, "no long river on the test island"
+    for index in long_ones:
+        points, _ = bends_chunk.rivers.line(index)
+        swing = _direction_swing(points, 2.0)  # over ~2.4 km: several bends
+        assert np.percentile(swing, 90) > 45.0, "version 3 rivers do not wind"
+        # Reaches differ: some wind hard, some run nearly straight.
+        quarters = [np.percentile(part, 90) for part in np.array_split(swing, 4)]
+        assert max(quarters) - min(quarters) > 10.0, "every reach winds the same"
+    # Somewhere a loop turns across or back against the course (a gooseneck).
+    hardest = max(
+        np.percentile(_direction_swing(bends_chunk.rivers.line(i)[0], 2.0), 99) for i in long_ones
+    )
+    assert hardest > 90.0
+    for index in rivers:
+        points, _ = chunk.rivers.line(index)
+        if len(points) > 200:
+            assert np.percentile(_direction_swing(points, 2.0), 90) < 45.0
+    old = np.median([_sinuosity(chunk.rivers.line(i)[0]) for i in rivers])
+    new = np.median([_sinuosity(bends_chunk.rivers.line(i)[0]) for i in bends])
+    assert new > old + 0.1
 
 
 def _road_components(chunk: PlanChunk) -> tuple[dict[tuple[float, float], int], list[int]]:
@@ -244,3 +314,58 @@ def test_build_chunk_keeps_features_to_its_interior(plan: WorldPlan) -> None:
     chunk = build_chunk(spec, interior, 4)
     for s in chunk.settlements:
         assert interior.contains(np.array([s.x]), np.array([s.y]))[0]
+
+
+def test_meander_bends_keep_the_ends_stay_in_the_valley_and_repeat() -> None:
+    course = np.stack([np.linspace(0.0, 20.0, 21), 2.0 * np.sin(np.linspace(0.0, 3.0, 21))], 1)
+    widths = np.linspace(40.0, 120.0, 21)
+    wound, wound_widths = meander_bends(course, widths, 1200.0, 5, 15.0, 250.0, 0.4, 40.0)
+    again, _ = meander_bends(course, widths, 1200.0, 5, 15.0, 250.0, 0.4, 40.0)
+    np.testing.assert_array_equal(wound, again)
+    np.testing.assert_array_equal(wound[[0, -1]], course[[0, -1]])
+    # Every vertex within the cap (plus the course's own resampling) of the course.
+    dense = np.stack([np.interp(np.linspace(0, 20, 4001), course[:, 0], course[:, 1])], 1)[:, 0]
+    xs = np.linspace(0, 20, 4001)
+    gap = np.hypot(wound[:, None, 0] - xs[None, :], wound[:, None, 1] - dense[None, :]).min(1)
+    assert gap.max() <= 0.4 + 0.02
+    assert np.all(np.diff(wound_widths) >= 0)
+    assert _sinuosity(wound) > 1.15 * _sinuosity(course)
+
+
+def test_plan_version_goes_with_its_layout() -> None:
+    assert plan_spec(WORLD).version == 1
+    for bad, layout in ((2, "plan-island"), (3, "plan-open"), (1, "plan-open"), (3, "procedural")):
+        fields = {**WORLD.model_dump(), "plan_version": bad, "layout": layout}
+        if layout == "plan-open":
+            fields["extent"] = World.model_fields["extent"].default
+        with pytest.raises(ValueError, match="plan_version"):
+            World(**fields)
+
+
+def _river_road_crossings(chunk: PlanChunk) -> int:
+    from shapely.geometry import LineString, MultiLineString
+
+    roads = MultiLineString([chunk.roads.line(i)[0] for i in range(len(chunk.roads))])
+    count = 0
+    for index in range(len(chunk.rivers)):
+        where = LineString(chunk.rivers.line(index)[0]).intersection(roads)
+        count += 0 if where.is_empty else len(getattr(where, "geoms", [where]))
+    return count
+
+
+def test_plan_version_3_rivers_wind_round_the_roads(
+    chunk: PlanChunk, bends_chunk: PlanChunk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A road in the valley beside a river keeps the loops to the river's far side, and
+    where a road crosses, the river runs straight under the bridge: roads cross version
+    3's winding rivers about as often as version 1's (83 and 90 on the test island),
+    where loops that ignored the roads would cross them at nearly every bend (160)."""
+    import core.plan.plan as planning
+
+    wound = _river_road_crossings(bends_chunk)
+    assert wound < 1.25 * _river_road_crossings(chunk)
+    monkeypatch.setattr(planning._RoadRoom, "for_channel", lambda self, width_m: None)
+    spec = plan_spec(WORLD.model_copy(update={"plan_version": 3}))
+    assert spec is not None
+    heedless = WorldPlan(spec, tmp_path).build_all()[0]
+    assert _river_road_crossings(heedless) > 1.4 * wound

@@ -8,6 +8,7 @@ its own width and a road curves gently, both as pure functions of the line's ver
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,6 +91,125 @@ def meander(
     taper = np.minimum(1.0, np.minimum(arc, arc[-1] - arc) / np.maximum(2 * wavelength, 1e-9))
     offset *= taper / 1.6
     return pts + normal * offset[:, None], widths
+
+
+def _knot_noise(at: np.ndarray, knots_per_unit: float, salt: int, seed: int) -> np.ndarray:
+    """Smooth 1-D value noise in [0, 1) along ``at`` (hashed knots, smoothstep between)."""
+    t = at * knots_per_unit
+    i = np.floor(t)
+    f = t - i
+    f = f * f * (3 - 2 * f)
+    lo = hash_uniform(i.astype(np.int64), np.full(len(t), salt), seed)
+    hi = hash_uniform(i.astype(np.int64) + 1, np.full(len(t), salt), seed)
+    return lo + (hi - lo) * f
+
+
+def meander_bends(
+    points: np.ndarray,
+    widths_m: np.ndarray,
+    m_per_cell: float,
+    seed: int,
+    wavelength_per_width: float,
+    min_wavelength_m: float,
+    max_amplitude_cells: float,
+    spacing_m: float,
+    swing_deg: tuple[float, float] = (25.0, 110.0),
+    room: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Densify and wind a river as a sine-generated curve (Langbein & Leopold 1966) with
+    Kinoshita's skew and flattening: the channel's direction, not its sideways offset,
+    swings sinusoidally with distance along the channel, so bends are round loops that
+    lean downstream, tight where the swing is large (up to goosenecks), nearly straight
+    reaches where it is small; how much a river winds varies along it. The loops ride on
+    the line's own course, are kept within ``max_amplitude_cells`` of it (a river stays in
+    its valley) and fade out near both ends, which do not move (confluences and mouths
+    stay joined). ``swing_deg``: the least and the most a reach swings (the direction's
+    amplitude). ``room(course, normal)``, if given, says how far the loops may swing to
+    the left (+normal) and right of each vertex of the resampled course, in cells (at
+    most ``max_amplitude_cells``): a river winds less where a road runs beside it and
+    runs straight where one crosses it. A pure function of the line's vertices (and of
+    what ``room`` reads), like ``meander``."""
+    base, widths, arc = resample(points, widths_m, spacing_m / m_per_cell)
+    total = float(arc[-1])
+    if len(base) < 3 or total <= 0:
+        return base, widths
+    # The course's direction, smoothed over a few cells: the grid path's rounded corners
+    # would otherwise throw wide loops off the inside of every turn.
+    tangent = np.gradient(base, axis=0)
+    sigma = max(1.0, 0.8 / max(spacing_m / m_per_cell, 1e-9))
+    tangent = np.stack([_smooth1d(tangent[:, 0], sigma), _smooth1d(tangent[:, 1], sigma)], 1)
+    tangent /= np.maximum(np.hypot(*tangent.T), 1e-12)[:, None]
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
+    key_x, key_y = int(base[0, 0] * 64), int(base[0, 1] * 64)
+    h = hash_uniform(np.arange(4) + key_x, np.full(4, key_y), seed)
+    wavelength = np.maximum(widths * wavelength_per_width, min_wavelength_m) / m_per_cell
+    # Walk the channel in steps of path length; where each step lies along the course is
+    # only known after the walk, so the widths (and so the bend lengths) along the walk
+    # come from the previous estimate of it (two passes settle it).
+    step = spacing_m / m_per_cell
+    sinuosity = 1.35
+    previous: tuple[np.ndarray, np.ndarray] | None = None
+    for _ in range(2):
+        count = max(3, int(np.ceil(total * sinuosity / step)) + 1)
+        s = np.arange(count) * step
+        if previous is None:
+            guess = s * total / s[-1]
+        else:
+            guess = np.interp(s / s[-1], previous[0] / previous[0][-1], previous[1])
+        guess = np.clip(guess, 0.0, total)
+        lam = np.interp(guess, arc, wavelength)
+        # How far each reach swings: slow noise along the channel (over ~5 bends), from
+        # nearly straight to goosenecks (a river's swing near 110 degrees).
+        swing = _knot_noise(np.cumsum(step / lam), 1 / 5.0, key_y, seed + 2)
+        least, most = swing_deg
+        theta0 = np.radians(least + (most - least) * swing) * (0.75 + 0.25 * h[2])
+        # Bend lengths vary: the phase speed wobbles along the channel.
+        rate = 0.6 + 0.9 * _knot_noise(np.cumsum(step / lam), 1 / 1.3, key_x, seed + 3)
+        phase = np.cumsum(rate / lam) * step * 2 * np.pi + h[0] * 2 * np.pi
+        skew, flat = 0.06 * (h[1] - 0.5), 0.006
+        theta = theta0 * np.sin(phase) + theta0**3 * (
+            skew * np.cos(3 * phase) - flat * np.sin(3 * phase)
+        )
+        x = np.concatenate([[0.0], np.cumsum(np.cos(theta[:-1]) * step)])
+        y = np.concatenate([[0.0], np.cumsum(np.sin(theta[:-1]) * step)])
+        # The walk's own drift (a train of loops need not sum to zero) is taken out, so
+        # the loops centre on the course, and the walk is scaled to end where it ends.
+        y = y - _smooth1d(y, 2.0 * float(np.median(lam)) / step)
+        sinuosity = float(s[-1]) / max(float(x[-1]), 1e-9)
+        x = x * total / max(float(x[-1]), 1e-9)
+        previous = (s, x)
+    # Loops fade out over two bend lengths at each end; the belt is kept in the valley.
+    wl = np.interp(np.clip(x, 0.0, total), arc, wavelength)
+    fade = np.clip(np.minimum(x, total - x) / np.maximum(2 * wl, 1e-9), 0.0, 1.0)
+    xs = np.clip(x, 0.0, total)
+    if room is None:
+        centre, limit = np.zeros(len(y)), np.full(len(y), max_amplitude_cells)
+    else:
+        # The belt moves to the side with room and narrows to what there is: a river
+        # beside a road winds on its far side, and runs straight where a road crosses.
+        left, right = room(base, normal)
+        left = np.clip(np.interp(xs, arc, left), 0.0, max_amplitude_cells)
+        right = np.clip(np.interp(xs, arc, right), 0.0, max_amplitude_cells)
+        centre, limit = (left - right) / 2 * fade, np.maximum((left + right) / 2, 1e-6)
+    y = centre + limit * np.tanh(y * fade / limit)
+    centre = np.stack([np.interp(xs, arc, base[:, 0]), np.interp(xs, arc, base[:, 1])], 1)
+    across = np.stack([np.interp(xs, arc, normal[:, 0]), np.interp(xs, arc, normal[:, 1])], 1)
+    out = centre + across * y[:, None]
+    out[0], out[-1] = base[0], base[-1]
+    # Widths from the farthest point reached so far: where a gooseneck doubles back the
+    # channel keeps its width instead of narrowing (widths only grow downstream).
+    return out, np.interp(np.maximum.accumulate(xs), arc, widths)
+
+
+def _smooth1d(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing of a 1-D array (edges held), without scipy's per-call set-up."""
+    radius = int(np.ceil(3 * sigma))
+    if radius < 1 or len(values) < 2:
+        return values.astype(np.float64)
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    padded = np.concatenate([np.full(radius, values[0]), values, np.full(radius, values[-1])])
+    return np.convolve(padded, kernel, mode="valid")
 
 
 @dataclass

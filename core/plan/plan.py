@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,7 +32,7 @@ from scipy import ndimage
 from core.noise import fractal_noise
 from core.plan import hydrology, roads
 from core.plan.grid import CELLS, CellWindow, metres_per_cell
-from core.plan.lines import Polylines, chaikin, meander, resample
+from core.plan.lines import Polylines, chaikin, meander, meander_bends, resample
 from core.plan.scenario import Scenario
 from core.plan.settlements import Settlement, place, suitability
 from core.plan.terrain import Terrain
@@ -40,6 +41,9 @@ from core.plan.terrain import Terrain
 # never read, and worlds made with another version must name it (see core.world).
 PLAN_VERSION = 1  # bump once a plan world has published tiles and planning changes
 OPEN_PLAN_VERSION = 2  # open worlds: coarse regions, chunks refining them (core.plan.open)
+# Bounded windows as version 1, with rivers and streams wound as sine-generated curves
+# (core.plan.lines.meander_bends) on a slower sway, not sideways sines of one wavelength.
+BENDS_PLAN_VERSION = 3
 # Bump when open planning changes (no open world has published tiles yet): it is part of
 # an open world's plan key, so cached regions and chunks of an earlier revision are never
 # mixed with new ones. Bounded worlds' keys do not carry it.
@@ -56,7 +60,8 @@ class PlanSpec:
     extent: tuple[float, float, float, float]  # x0, y0, x1, y1 in cell units
     island: bool
     scenario: Scenario | None = None
-    # 1: bounded windows or independent chunks; 2: open world, coarse to fine (core.plan.open).
+    # 1: bounded windows or independent chunks; 2: open world, coarse to fine (core.plan.open);
+    # 3: as 1, rivers winding in loops (BENDS_PLAN_VERSION).
     version: int = PLAN_VERSION
 
     @property
@@ -182,7 +187,9 @@ def build_chunk(spec: PlanSpec, interior: CellWindow, margin: int) -> PlanChunk:
     slope = np.hypot(gx, gy) / m_cell
     m_mean = float(m_cell.mean())
 
-    rivers = _river_lines(spec, drainage, window, interior, m_mean)
+    # Version 3 winds its rivers round the roads (below); the roads do not read them.
+    winds = spec.version == BENDS_PLAN_VERSION
+    rivers = None if winds else _river_lines(spec, drainage, window, interior, m_mean)
 
     river_cells = drainage.catchment_km2 >= hydrology.RIVER_KM2
     near_water = ndimage.distance_transform_edt(~(river_cells | ~land)) if land.any() else None
@@ -210,6 +217,8 @@ def build_chunk(spec: PlanSpec, interior: CellWindow, margin: int) -> PlanChunk:
     cells = roads.settlement_cells(settlements, window.i0, window.j0, cols)
     edges = roads.road_edges(graph, cells, [s.tier for s in settlements])
     road_lines = _road_lines(spec, roads.chains(edges), window, interior, m_mean, set(cells))
+    if rivers is None:
+        rivers = _river_lines(spec, drainage, window, interior, m_mean, road_lines)
     if spec.scenario is not None:
         rivers, road_lines = _with_scenario_lines(spec.scenario, interior, rivers, road_lines)
 
@@ -305,7 +314,11 @@ def _river_lines(
     window: CellWindow,
     interior: CellWindow,
     m_cell: float,
+    road_lines: Polylines | None = None,
 ) -> Polylines:
+    """The window's watercourses as polylines; ``road_lines`` (plan version 3) are what
+    their loops keep clear of."""
+    room = _RoadRoom(road_lines, m_cell) if road_lines is not None else None
     catchment = drainage.catchment_km2.ravel()
     lines = []
     for course in hydrology.river_courses(drainage):
@@ -328,11 +341,96 @@ def _river_lines(
             if len(pts) < 2:
                 continue
             pts, w = chaikin(pts, w, 2)
-            pts, w = meander(pts, w, m_cell, spec.seed + 61, 11.0, 250.0, 0.3, spacing_m=40.0)
+            if spec.version == BENDS_PLAN_VERSION:
+                pts, w = _wind(pts, w, m_cell, spec.seed, kind, room)
+            else:
+                pts, w = meander(pts, w, m_cell, spec.seed + 61, 11.0, 250.0, 0.3, spacing_m=40.0)
             keep = interior.contains(pts[:, 0], pts[:, 1])
             if keep.any():
                 lines.append((pts, w.astype(np.float32), kind))
     return Polylines.from_lines(_join_confluences(lines, m_cell))
+
+
+WIND_BELT_CELLS = 0.4  # how far a version-3 river's loops swing from its course
+ROAD_CLEARANCE_M = 25.0  # what a loop keeps between its bank and a road beside it
+WIND_SPACING_M = 40.0  # vertex spacing of a version-3 river
+
+
+def _wind(
+    points: np.ndarray,
+    widths: np.ndarray,
+    m_cell: float,
+    seed: int,
+    kind: str,
+    room: _RoadRoom | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Plan version 3's river course: the valley's slow sway (sideways sines of several
+    kilometres), then the channel's own loops on it, about 15 widths of channel per bend
+    (a meander wavelength of 10-14 widths along the valley), clear of the roads. Streams
+    swing less: many run down slopes, where channels wind little."""
+    points, widths = meander(points, widths, m_cell, seed + 61, 44.0, 1000.0, 0.3, spacing_m=40.0)
+    swing = (25.0, 110.0) if kind == "river" else (10.0, 55.0)
+    beside = None if room is None else room.for_channel(float(widths.max()))
+    return meander_bends(
+        points,
+        widths,
+        m_cell,
+        seed + 71,
+        15.0,
+        250.0,
+        WIND_BELT_CELLS,
+        spacing_m=WIND_SPACING_M,
+        swing_deg=swing,
+        room=beside,
+    )
+
+
+class _RoadRoom:
+    """How far a river's loops may swing on either side before they reach a road: a
+    road in the valley beside a river keeps it on its own side (the plan's roads do not
+    ford a river every few hundred metres), and where a road crosses the river runs
+    straight under the bridge."""
+
+    STEPS = 10  # probes across the belt, on each side
+
+    def __init__(self, road_lines: Polylines, m_cell: float) -> None:
+        from scipy.spatial import cKDTree
+
+        self.m_cell = m_cell
+        self.vertices = road_lines.vertices
+        self.tree = cKDTree(self.vertices) if len(self.vertices) else None
+
+    def for_channel(
+        self, width_m: float
+    ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        # Road vertices lie ~60 m apart: a probe within half of that of the line is near one.
+        clear = (width_m / 2 + ROAD_CLEARANCE_M + 30.0) / self.m_cell
+
+        def room(course: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            if self.tree is None:
+                full = np.full(len(course), WIND_BELT_CELLS)
+                return full, full
+            step = WIND_BELT_CELLS / self.STEPS
+            sides = []
+            for sign in (1.0, -1.0):
+                free = np.full(len(course), WIND_BELT_CELLS)
+                for k in range(self.STEPS, -1, -1):  # nearest blocked probe wins
+                    probe = course + sign * k * step * normal
+                    distance, index = self.tree.query(probe, distance_upper_bound=clear)
+                    near = distance < clear
+                    # Only a road on this side (or on the course itself) blocks it.
+                    road = self.vertices[np.minimum(index, len(self.vertices) - 1)]
+                    across = ((road - course) * normal).sum(1) * sign
+                    near &= across > -clear
+                    free[near] = max(k - 1, 0) * step
+                # A loop reaches along the course as well as across it: the room of a
+                # stretch is the least within ~250 m, eased in over as much again.
+                span = max(1, round(250.0 / WIND_SPACING_M))
+                free = ndimage.minimum_filter1d(free, 2 * span + 1, mode="nearest")
+                sides.append(ndimage.gaussian_filter1d(free, span, mode="nearest"))
+            return sides[0], sides[1]
+
+        return room
 
 
 def _join_confluences(

@@ -401,9 +401,7 @@ class BankRenderer(PlanRenderer):
         parcels = self._parcels(wx, wy, u, v, seed + 13)
         fields = _split_fields(parcels, seed)
         fid_x, fid_y = fields.fid_x, fields.fid_y
-        pick_surface = hash_uniform(fid_x, fid_y, seed + 1311)
-        shares = np.cumsum(FIELD_SHARES)
-        which = np.searchsorted(shares, pick_surface * shares[-1])
+        which, position = self._field_choice(fields, parcels, u, v)
         theta = parcels.theta
         cos_t, sin_t = np.cos(theta), np.sin(theta)
         native_m = M_PER_CELL * CELLS / (256.0 * 2**self.native_zoom)
@@ -414,12 +412,10 @@ class BankRenderer(PlanRenderer):
             sel = which == index
             if not sel.any():
                 continue
-            pick = np.minimum(
-                (hash_uniform(fid_x[sel], fid_y[sel], seed + 1313) * surface.count).astype(
-                    np.int64
-                ),
-                surface.count - 1,
-            )
+            pick = np.minimum((position[sel] * surface.count).astype(np.int64), surface.count - 1)
+            order = self._field_photo_order(surface)
+            if order is not None:
+                pick = order[pick]
             colour[sel] = self._oriented(surface, pick, a_px[sel], b_px[sel], level)
         colour, expected = self._season(colour, fields, parcels, u, v)
         keep = self._field_share(fields, fp)
@@ -432,6 +428,22 @@ class BankRenderer(PlanRenderer):
         colour = self._margins(colour, fields, parcels, regional, keep, fp, u, v, px, py, level)
         track = self._block_track(parcels, u, v, fp)[:, None]
         return colour * (1 - track) + TRACK * track
+
+    def _field_choice(
+        self, fields: Fields, parcels: FieldParcels, u: np.ndarray, v: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Which of the field surfaces each pixel's field is drawn from (an index into
+        FIELD_SHARES) and where among that surface's photographs (0..1, in the order
+        ``_field_photo_order`` gives): here both by the field's hash alone."""
+        pick_surface = hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1311)
+        shares = np.cumsum(FIELD_SHARES)
+        which = np.searchsorted(shares, pick_surface * shares[-1])
+        return which, hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1313)
+
+    def _field_photo_order(self, surface: Surface) -> np.ndarray | None:
+        """The order ``_field_choice``'s positions read a surface's photographs in
+        (None: the bank's)."""
+        return None
 
     def _warped(
         self, mx: np.ndarray, my: np.ndarray, u: np.ndarray, v: np.ndarray

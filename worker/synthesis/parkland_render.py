@@ -103,16 +103,20 @@ class ParklandRenderer(PrefilteredBankRenderer):
         u: np.ndarray,
         v: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        # A region's season drifts over ~8 km; a farm block leans a little its own way.
-        region = fractal_noise(u, v, 8.0, 2, self.seed + 1501)
-        block = hash_uniform(parcels.block_i, parcels.block_j, self.seed + 1503)
-        t = np.clip((region - 0.5) * 2.2 + 0.5 + 0.25 * (block - 0.5), 0.0, 1.0)[:, None]
+        t = self._season_at(parcels, u, v)[:, None]
         tone = (self._green * (1 - t) + self._dry * t).astype(np.float32)
         low, span = self.field_gain
         gain = low + span * hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1317)
         w = self.season_weight
         colour = ((1 - w) * colour + w * tone) * gain[:, None]
         return colour, (1 - w) * self._field_mean + w * tone
+
+    def _season_at(self, parcels: FieldParcels, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Where the season stands (0: green crops and grass, 1: dry stubble and soil): a
+        region's season drifts over ~8 km; a farm block leans a little its own way."""
+        region = fractal_noise(u, v, 8.0, 2, self.seed + 1501)
+        block = hash_uniform(parcels.block_i, parcels.block_j, self.seed + 1503)
+        return np.clip((region - 0.5) * 2.2 + 0.5 + 0.25 * (block - 0.5), 0.0, 1.0)
 
     def _block_track(
         self, parcels: FieldParcels, u: np.ndarray, v: np.ndarray, fp: float

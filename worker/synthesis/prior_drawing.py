@@ -32,6 +32,7 @@ from worker.synthesis.parkland_render import ParklandRenderer
 from worker.synthesis.plan_render import PlanRenderer
 from worker.synthesis.region_render import OrganicRegionRenderer
 from worker.synthesis.river_render import RiverBedRenderer
+from worker.synthesis.season_render import SeasonalFieldRenderer
 from worker.synthesis.texture_render import TextureRenderer
 
 # The renderers that draw the plan from a texture bank, by version (BANK_RENDERER_VERSIONS).
@@ -45,6 +46,7 @@ BANK_RENDERERS: dict[int, type[BankRenderer]] = {
         FieldSystemRenderer,
         FieldBoundaryRenderer,
         RiverBedRenderer,
+        SeasonalFieldRenderer,
     )
 }
 
