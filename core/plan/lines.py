@@ -4,6 +4,8 @@ Vertices are stored in cell units with a width in metres per vertex. Lines come 
 grid as chains of cell centres; ``smooth`` rounds their corners (Chaikin) and ``meander``
 densifies them and bends them sideways with hashed sines, so a river winds at the scale of
 its own width and a road curves gently, both as pure functions of the line's vertices.
+``meander_bends`` (plan version 3) winds a river in loops instead: its direction, not its
+offset, swings along the channel (a sine-generated curve).
 """
 
 from __future__ import annotations
@@ -183,15 +185,15 @@ def meander_bends(
     fade = np.clip(np.minimum(x, total - x) / np.maximum(2 * wl, 1e-9), 0.0, 1.0)
     xs = np.clip(x, 0.0, total)
     if room is None:
-        centre, limit = np.zeros(len(y)), np.full(len(y), max_amplitude_cells)
+        shift, limit = np.zeros(len(y)), np.full(len(y), max_amplitude_cells)
     else:
         # The belt moves to the side with room and narrows to what there is: a river
         # beside a road winds on its far side, and runs straight where a road crosses.
         left, right = room(base, normal)
         left = np.clip(np.interp(xs, arc, left), 0.0, max_amplitude_cells)
         right = np.clip(np.interp(xs, arc, right), 0.0, max_amplitude_cells)
-        centre, limit = (left - right) / 2 * fade, np.maximum((left + right) / 2, 1e-6)
-    y = centre + limit * np.tanh(y * fade / limit)
+        shift, limit = (left - right) / 2 * fade, np.maximum((left + right) / 2, 1e-6)
+    y = shift + limit * np.tanh(y * fade / limit)
     centre = np.stack([np.interp(xs, arc, base[:, 0]), np.interp(xs, arc, base[:, 1])], 1)
     across = np.stack([np.interp(xs, arc, normal[:, 0]), np.interp(xs, arc, normal[:, 1])], 1)
     out = centre + across * y[:, None]
