@@ -97,3 +97,27 @@ def test_renderer_10_changes_fields_only() -> None:
     assert np.array_equal(old[~near], new[~near])
     changed = np.abs(old[crop].astype(int) - new[crop].astype(int)).max(1) > 0
     assert changed.mean() > 0.3
+
+
+def test_a_field_is_drawn_from_one_photograph() -> None:
+    """The season renderer 10 chooses by is one value over a farm block (read at its
+    site): read at each pixel, it crossed the line between two photographs inside 3 % of
+    the fields, which showed cut in two along a curve."""
+    renderer = bank_renderer(DEFAULT_WORLD.model, DEFAULT_WORLD.seed)
+    x0, y0 = lonlat_to_cell(-26.6, -7.6)
+    grid = np.linspace(0.0, 3.0, 400)  # ~3.6 km at ~9 m
+    x, y = (a.ravel() for a in np.meshgrid(x0 + grid, y0 + grid))
+    u, v = x / CELLS, y / CELLS
+    wx, wy = renderer._warped(x * M_PER_CELL, y * M_PER_CELL, u, v)
+    parcels = renderer._parcels(wx, wy, u, v, renderer.seed + 13)
+    fields = _split_fields(parcels, renderer.seed)
+    which, position = renderer._field_choice(fields, parcels, u, v)
+    photo = np.zeros(len(x), np.int64)
+    for index, surface in enumerate(renderer._field_surfaces):
+        sel = which == index
+        pick = np.minimum((position[sel] * surface.count).astype(np.int64), surface.count - 1)
+        photo[sel] = index * 1000 + pick
+    field = fields.fid_x.astype(np.int64) * 1_000_003 + fields.fid_y
+    pairs = np.unique(np.stack([field, photo], 1), axis=0)
+    assert len(np.unique(field)) > 2000
+    assert len(pairs) == len(np.unique(field)), "a field holds two photographs"

@@ -70,6 +70,7 @@ LATERITE = np.array([196, 140, 100], np.float32)
 TRACK = np.array([192, 172, 138], np.float32)
 # Crops most, then fallow grass, dry fallow and bare ploughed soil.
 FIELD_SHARES = (0.45, 0.25, 0.15, 0.15)
+PARCEL_SEED = 13  # the field parcels are laid out with the world seed + this
 SILT = np.array([72, 74, 60], np.float32)  # a tropical river carrying sediment
 SAND_BAR = np.array([178, 164, 132], np.float32)
 CHARCOAL = np.array([0.96, 0.94, 0.94], np.float32)  # burnt ground: a cooler grey
@@ -398,7 +399,7 @@ class BankRenderer(PlanRenderer):
         turned to the field's direction; small fields show the smallholder patchworks."""
         seed = self.seed
         wx, wy = self._warped(mx, my, u, v)
-        parcels = self._parcels(wx, wy, u, v, seed + 13)
+        parcels = self._parcels(wx, wy, u, v, seed + PARCEL_SEED)
         fields = _split_fields(parcels, seed)
         fid_x, fid_y = fields.fid_x, fields.fid_y
         which, position = self._field_choice(fields, parcels, u, v)

@@ -52,7 +52,7 @@ from core.classes import CLASS_INDEX
 from core.noise import EARTH_KM, hash_uniform, value_noise
 from core.plan.grid import CELLS
 from core.plan.raster import CROPLAND_SLOPE, M_PER_CELL, PlanRaster, cultivation_patch
-from worker.synthesis.bank_render import Fields
+from worker.synthesis.bank_render import PARCEL_SEED, Fields
 from worker.synthesis.plan_render import (
     HEDGE,
     FieldParcels,
@@ -216,7 +216,7 @@ class FieldBoundaryRenderer(FieldSystemRenderer):
         u, v = raster.x[near] / CELLS, raster.y[near] / CELLS
         mx, my = raster.x[near] * M_PER_CELL, raster.y[near] * M_PER_CELL
         wx, wy = self._warped(mx, my, u, v)
-        parcels = self._parcels(wx, wy, u, v, self.seed + 13)
+        parcels = self._parcels(wx, wy, u, v, self.seed + PARCEL_SEED)
         # The parcel's centre, from the pixel (the warp is smooth over a field).
         da = parcels.along_in_m - 0.5 * parcels.length_m
         db = parcels.across_in_m - 0.5 * parcels.width_m

@@ -401,6 +401,13 @@ class FarmBlocks:
     edge_m: np.ndarray  # distance to the block's edge
 
 
+def block_site(ci: np.ndarray, cj: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where farm block (ci, cj)'s Voronoi site lies (Mercator metres)."""
+    sx = (ci + 0.1 + 0.8 * hash_uniform(ci, cj, seed + 601)) * FARM_BLOCK_M
+    sy = (cj + 0.1 + 0.8 * hash_uniform(ci, cj, seed + 603)) * FARM_BLOCK_M
+    return sx, sy
+
+
 def farm_blocks(mx: np.ndarray, my: np.ndarray, seed: int) -> FarmBlocks:
     block_m = FARM_BLOCK_M
     bi, bj = np.floor(mx / block_m).astype(np.int64), np.floor(my / block_m).astype(np.int64)
@@ -411,8 +418,7 @@ def farm_blocks(mx: np.ndarray, my: np.ndarray, seed: int) -> FarmBlocks:
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
             ci, cj = bi + di, bj + dj
-            sx = (ci + 0.1 + 0.8 * hash_uniform(ci, cj, seed + 601)) * block_m
-            sy = (cj + 0.1 + 0.8 * hash_uniform(ci, cj, seed + 603)) * block_m
+            sx, sy = block_site(ci, cj, seed)
             d = np.hypot(mx - sx, my - sy)
             closer = d < best
             second = np.where(closer, best, np.minimum(second, d))

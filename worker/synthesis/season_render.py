@@ -12,7 +12,8 @@ of step (an irrigated garden, a field just ploughed). Fields differ by tone with
 family, not by family.
 
 Here the season the renderer already has (``_season_at``: 0 green, 1 dry, drifting over
-~8 km, each farm block leaning its own way) chooses the photographs:
+~8 km, each farm block leaning its own way), read at each farm block's site so that it is
+one value over a block, chooses the photographs:
 
 - what a field is: crops and grass in the green season, stubble (the savanna
   photographs) and bare soil more often in the dry one (SHARES_GREEN to SHARES_DRY);
@@ -29,9 +30,11 @@ from __future__ import annotations
 import numpy as np
 
 from core.noise import hash_uniform
+from core.plan.grid import CELLS
+from core.plan.raster import M_PER_CELL
 from model_store.texture_bank import Surface
-from worker.synthesis.bank_render import Fields
-from worker.synthesis.plan_render import FieldParcels
+from worker.synthesis.bank_render import PARCEL_SEED, Fields
+from worker.synthesis.plan_render import FieldParcels, block_site
 from worker.synthesis.river_render import RiverBedRenderer
 
 # What a field is drawn from (crop, grass, savanna stubble, soil) at either end of the
@@ -54,7 +57,7 @@ class SeasonalFieldRenderer(RiverBedRenderer):
     def _field_choice(
         self, fields: Fields, parcels: FieldParcels, u: np.ndarray, v: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        season = self._season_at(parcels, u, v)
+        season = self._block_season(parcels)
         green, dry = np.asarray(SHARES_GREEN), np.asarray(SHARES_DRY)
         shares = np.cumsum(
             green[None, :] * (1 - season[:, None]) + dry[None, :] * season[:, None], 1
@@ -65,6 +68,14 @@ class SeasonalFieldRenderer(RiverBedRenderer):
         position = np.clip(season + 2 * SEASON_SPREAD * (jitter - 0.5), 0.0, 0.999)
         out_of_step = hash_uniform(fields.fid_x, fields.fid_y, self.seed + 2011) < OUT_OF_STEP
         return which, np.where(out_of_step, jitter, position)
+
+    def _block_season(self, parcels: FieldParcels) -> np.ndarray:
+        """The season at each farm block's site: one value for every pixel of a block,
+        so no field is cut between two photographs where the season's noise, read at
+        each pixel, crosses the line between them."""
+        sx, sy = block_site(parcels.block_i, parcels.block_j, self.seed + PARCEL_SEED)
+        per_metre = 1.0 / (M_PER_CELL * CELLS)  # world units per Mercator metre
+        return self._season_at(parcels, sx * per_metre, sy * per_metre)
 
     def _field_photo_order(self, surface: Surface) -> np.ndarray | None:
         """A surface's photographs from green to dry: by how much redder than green their
