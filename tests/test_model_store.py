@@ -18,7 +18,7 @@ from core.world import World
 from model_store.chips import ChipFilter, cut_chips, load_labels
 from model_store.evaluation import HistogramRanges, fid, kid
 from model_store.registry import ModelIntegrityError, ModelRegistry, load_model
-from model_store.texture_prior import BANK_RENDERER_VERSION
+from model_store.texture_prior import BANK_RENDERER_VERSION, RENDERERS
 from model_store.training import TrainConfig, train
 from worker.synthesis.generators.base import GeneratorOptions
 from worker.synthesis.generators.diffusion import DiffusionGenerator
@@ -317,7 +317,7 @@ def test_redraw_registers_the_same_model_drawn_by_another_renderer(
     assert main([*bank, "--data", str(tmp_path / "every"), "--labels", str(every)]) == 0
 
     redraw = [*base, "redraw", "tiny@0.0.3", "tiny@0.0.4"]
-    assert main([*redraw, "--renderer", "9"]) == 1  # no such renderer
+    assert main([*redraw, "--renderer", str(max(RENDERERS) + 1)]) == 1  # no such renderer
     assert main([*redraw, "--renderer", str(BANK_RENDERER_VERSION)]) == 1  # already drawn so
     no_bank = [*base, "redraw", "tiny@0.0.2", "tiny@0.0.4", "--renderer", "3"]
     assert main(no_bank) == 1  # a bank renderer needs a bank
