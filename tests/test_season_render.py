@@ -11,7 +11,7 @@ from core.plan.raster import M_PER_CELL
 from core.world import CARANA_V10, DEFAULT_WORLD
 from tests.renderers import bank_renderer, draw_with_renderer
 from worker.evaluation.mosaics import random_places, region_at
-from worker.synthesis.bank_render import BankRenderer, _split_fields
+from worker.synthesis.bank_render import PARCEL_SEED, BankRenderer, _split_fields
 from worker.synthesis.river_render import RiverBedRenderer
 from worker.synthesis.season_render import SHARES_DRY, SHARES_GREEN, SeasonalFieldRenderer
 
@@ -26,7 +26,7 @@ def test_the_season_s_two_ends_average_to_renderer_9_s_shares() -> None:
 
 def _field_photos(renderer: BankRenderer, count: int = 40_000):
     """Fields at random places over ~60 km of Carana: each pixel's season, the dryness
-    of the photograph its field is drawn from, and the field's farm block."""
+    of the photograph its field is drawn from, and which surface that photograph is of."""
     rng = np.random.default_rng(5)
     x0, y0 = lonlat_to_cell(-26.6, -7.6)
     x = x0 + rng.uniform(0, 50, count)  # cells of ~1.2 km
@@ -34,7 +34,7 @@ def _field_photos(renderer: BankRenderer, count: int = 40_000):
     u, v = x / CELLS, y / CELLS
     mx, my = x * M_PER_CELL, y * M_PER_CELL
     wx, wy = renderer._warped(mx, my, u, v)
-    parcels = renderer._parcels(wx, wy, u, v, renderer.seed + 13)
+    parcels = renderer._parcels(wx, wy, u, v, renderer.seed + PARCEL_SEED)
     fields = _split_fields(parcels, renderer.seed)
     which, position = renderer._field_choice(fields, parcels, u, v)
     dryness = np.zeros(count)
@@ -109,7 +109,7 @@ def test_a_field_is_drawn_from_one_photograph() -> None:
     x, y = (a.ravel() for a in np.meshgrid(x0 + grid, y0 + grid))
     u, v = x / CELLS, y / CELLS
     wx, wy = renderer._warped(x * M_PER_CELL, y * M_PER_CELL, u, v)
-    parcels = renderer._parcels(wx, wy, u, v, renderer.seed + 13)
+    parcels = renderer._parcels(wx, wy, u, v, renderer.seed + PARCEL_SEED)
     fields = _split_fields(parcels, renderer.seed)
     which, position = renderer._field_choice(fields, parcels, u, v)
     photo = np.zeros(len(x), np.int64)
