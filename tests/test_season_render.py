@@ -40,10 +40,7 @@ def _field_photos(renderer: BankRenderer, count: int = 40_000):
     dryness = np.zeros(count)
     for index, surface in enumerate(renderer._field_surfaces):
         sel = which == index
-        pick = np.minimum((position[sel] * surface.count).astype(np.int64), surface.count - 1)
-        order = renderer._field_photo_order(surface)
-        if order is not None:
-            pick = order[pick]
+        pick = renderer._field_photo(surface, position[sel])
         means = surface.means[pick].astype(np.float64)
         dryness[sel] = (means[:, 0] - means[:, 1]) / means.sum(1)
     season = renderer._season_at(parcels, u, v)
@@ -115,8 +112,7 @@ def test_a_field_is_drawn_from_one_photograph() -> None:
     photo = np.zeros(len(x), np.int64)
     for index, surface in enumerate(renderer._field_surfaces):
         sel = which == index
-        pick = np.minimum((position[sel] * surface.count).astype(np.int64), surface.count - 1)
-        photo[sel] = index * 1000 + pick
+        photo[sel] = index * 1000 + renderer._field_photo(surface, position[sel])
     field = fields.fid_x.astype(np.int64) * 1_000_003 + fields.fid_y
     pairs = np.unique(np.stack([field, photo], 1), axis=0)
     assert len(np.unique(field)) > 2000

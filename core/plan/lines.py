@@ -162,11 +162,12 @@ def meander_bends(
         lam = np.interp(guess, arc, wavelength)
         # How far each reach swings: slow noise along the channel (over ~5 bends), from
         # nearly straight to goosenecks (a river's swing near 110 degrees).
-        swing = _knot_noise(np.cumsum(step / lam), 1 / 5.0, key_y, seed + 2)
+        bends = np.cumsum(step / lam)  # bends walked so far
+        swing = _knot_noise(bends, 1 / 5.0, key_y, seed + 2)
         least, most = swing_deg
         theta0 = np.radians(least + (most - least) * swing) * (0.75 + 0.25 * h[2])
         # Bend lengths vary: the phase speed wobbles along the channel.
-        rate = 0.6 + 0.9 * _knot_noise(np.cumsum(step / lam), 1 / 1.3, key_x, seed + 3)
+        rate = 0.6 + 0.9 * _knot_noise(bends, 1 / 1.3, key_x, seed + 3)
         phase = np.cumsum(rate / lam) * step * 2 * np.pi + h[0] * 2 * np.pi
         skew, flat = 0.06 * (h[1] - 0.5), 0.006
         theta = theta0 * np.sin(phase) + theta0**3 * (

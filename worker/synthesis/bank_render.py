@@ -413,10 +413,7 @@ class BankRenderer(PlanRenderer):
             sel = which == index
             if not sel.any():
                 continue
-            pick = np.minimum((position[sel] * surface.count).astype(np.int64), surface.count - 1)
-            order = self._field_photo_order(surface)
-            if order is not None:
-                pick = order[pick]
+            pick = self._field_photo(surface, position[sel])
             colour[sel] = self._oriented(surface, pick, a_px[sel], b_px[sel], level)
         colour, expected = self._season(colour, fields, parcels, u, v)
         keep = self._field_share(fields, fp)
@@ -440,6 +437,12 @@ class BankRenderer(PlanRenderer):
         shares = np.cumsum(FIELD_SHARES)
         which = np.searchsorted(shares, pick_surface * shares[-1])
         return which, hash_uniform(fields.fid_x, fields.fid_y, self.seed + 1313)
+
+    def _field_photo(self, surface: Surface, position: np.ndarray) -> np.ndarray:
+        """The photograph of ``surface`` at ``_field_choice``'s positions (0..1)."""
+        pick = np.minimum((position * surface.count).astype(np.int64), surface.count - 1)
+        order = self._field_photo_order(surface)
+        return pick if order is None else order[pick]
 
     def _field_photo_order(self, surface: Surface) -> np.ndarray | None:
         """The order ``_field_choice``'s positions read a surface's photographs in
